@@ -107,6 +107,8 @@ pub struct Span {
     pub response_body: BodyCapture,
     /// Chat-formatted input (the request's messages) as JSON text.
     pub input: Option<String>,
+    /// Plain text of the input, for full-text search only (not stored as a column).
+    pub input_text: Option<String>,
     /// The answer's text (or JSON for structured outputs).
     pub output: Option<String>,
     /// Free-form attributes (JSON object text).

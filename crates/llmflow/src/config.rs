@@ -1,0 +1,297 @@
+//! Command line and environment: raw options (flags > environment > `.env` > defaults, via
+//! clap) validated into a [`Config`] with errors that name the setting.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use http::Uri;
+
+/// Local-first observability for LLM applications: a proxy that records every call, an
+/// OTLP collector, and a live dashboard, all in one binary over one SQLite file.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "llmflow", version, about, long_about = None)]
+pub struct Cli {
+    /// Address both listeners bind to. Anything other than loopback exposes your prompts to
+    /// the network.
+    #[arg(long, env = "LLMFLOW_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Port of the LLM proxy (point your SDK's base URL here).
+    #[arg(long, env = "PROXY_PORT", default_value_t = 8080)]
+    pub proxy_port: u16,
+
+    /// Port of the dashboard, JSON API, WebSocket feed and OTLP/HTTP receiver.
+    #[arg(long, env = "DASHBOARD_PORT", default_value_t = 3000)]
+    pub dashboard_port: u16,
+
+    /// Directory for the database and the pricing cache (`~` is expanded).
+    #[arg(long, env = "DATA_DIR", default_value = "~/.llmflow")]
+    pub data_dir: String,
+
+    /// SQLite database file [default: $DATA_DIR/data.db].
+    #[arg(long, env = "DB_PATH")]
+    pub db_path: Option<String>,
+
+    /// Traces kept; the oldest whole traces are deleted beyond this (0 keeps everything).
+    #[arg(long, env = "MAX_TRACES", default_value_t = 10_000)]
+    pub max_traces: u64,
+
+    /// Log records kept (0 keeps everything).
+    #[arg(long, env = "MAX_LOGS", default_value_t = 100_000)]
+    pub max_logs: u64,
+
+    /// Metric data points kept (0 keeps everything).
+    #[arg(long, env = "MAX_METRICS", default_value_t = 1_000_000)]
+    pub max_metrics: u64,
+
+    /// Log more (debug level for llmflow).
+    #[arg(short, long, env = "VERBOSE")]
+    pub verbose: bool,
+
+    /// Where the daily price-table refresh downloads LiteLLM's price JSON from. Empty disables
+    /// the refresh; the embedded snapshot is used.
+    #[arg(
+        long,
+        env = "PRICING_URL",
+        default_value = "https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json"
+    )]
+    pub pricing_url: String,
+
+    /// Upstream for the OpenAI provider (scheme, host, optional port and path prefix).
+    #[arg(
+        long,
+        env = "LLMFLOW_OPENAI_BASE_URL",
+        default_value = "https://api.openai.com"
+    )]
+    pub openai_base_url: String,
+
+    /// Seconds allowed to connect to an upstream (502 after).
+    #[arg(long, env = "LLMFLOW_CONNECT_TIMEOUT", default_value_t = 10.0)]
+    pub connect_timeout: f64,
+
+    /// Seconds allowed from sending a request to the upstream's response headers (504 after).
+    /// A response that is flowing is never cut.
+    #[arg(long, env = "LLMFLOW_FIRST_BYTE_TIMEOUT", default_value_t = 600.0)]
+    pub first_byte_timeout: f64,
+
+    /// Bytes of each request and response body stored; the rest is forwarded but not kept,
+    /// and the stored body is marked truncated.
+    #[arg(long, env = "LLMFLOW_CAPTURE_BYTES", default_value_t = 1024 * 1024)]
+    pub capture_bytes: usize,
+
+    /// Largest JSON request body the proxy reads to learn the model (413 beyond). Other
+    /// bodies (uploads) stream through whatever their size.
+    #[arg(long, env = "LLMFLOW_MAX_JSON_BODY", default_value_t = 64 * 1024 * 1024)]
+    pub max_json_body: usize,
+
+    /// For streamed chat completions that do not ask for usage, ask the upstream for it and
+    /// remove it from what the client receives, so the record has tokens.
+    #[arg(
+        long,
+        env = "LLMFLOW_STREAM_USAGE",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub stream_usage: bool,
+
+    /// Records waiting to be written; beyond it records are dropped (and counted), never the
+    /// user's call delayed.
+    #[arg(long, env = "LLMFLOW_QUEUE_CAPACITY", default_value_t = 50_000)]
+    pub queue_capacity: usize,
+
+    /// Most records written in one transaction.
+    #[arg(long, env = "LLMFLOW_BATCH_SIZE", default_value_t = 1000)]
+    pub batch_size: usize,
+
+    /// Milliseconds the writer gathers records before committing.
+    #[arg(long, env = "LLMFLOW_FLUSH_INTERVAL_MS", default_value_t = 5)]
+    pub flush_interval_ms: u64,
+
+    /// Seconds that streams in flight may take to finish on shutdown.
+    #[arg(long, env = "LLMFLOW_SHUTDOWN_GRACE", default_value_t = 10.0)]
+    pub shutdown_grace: f64,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub proxy_port: u16,
+    pub dashboard_port: u16,
+    pub data_dir: PathBuf,
+    pub db_path: PathBuf,
+    pub max_traces: u64,
+    pub max_logs: u64,
+    pub max_metrics: u64,
+    pub verbose: bool,
+    pub pricing_url: Option<String>,
+    pub openai_base_url: Uri,
+    pub connect_timeout: Duration,
+    pub first_byte_timeout: Duration,
+    pub capture_bytes: usize,
+    pub max_json_body: usize,
+    pub stream_usage: bool,
+    pub queue_capacity: usize,
+    pub batch_size: usize,
+    pub flush_interval: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Reads `.env` (never overriding the real environment), then flags and environment.
+    pub fn load() -> anyhow::Result<Self> {
+        // A missing .env is normal; a malformed one is worth saying.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => bail!("reading .env: {e}"),
+        }
+        Self::from_cli(Cli::parse())
+    }
+
+    pub fn from_cli(cli: Cli) -> anyhow::Result<Self> {
+        let data_dir = expand_home(&cli.data_dir).context("DATA_DIR")?;
+        let db_path = match &cli.db_path {
+            Some(p) if !p.is_empty() => expand_home(p).context("DB_PATH")?,
+            _ => data_dir.join("data.db"),
+        };
+        if cli.proxy_port != 0 && cli.proxy_port == cli.dashboard_port {
+            bail!(
+                "PROXY_PORT and DASHBOARD_PORT are both {}: give them different ports",
+                cli.proxy_port
+            );
+        }
+        Ok(Config {
+            host: cli.host,
+            proxy_port: cli.proxy_port,
+            dashboard_port: cli.dashboard_port,
+            data_dir,
+            db_path,
+            max_traces: cli.max_traces,
+            max_logs: cli.max_logs,
+            max_metrics: cli.max_metrics,
+            verbose: cli.verbose,
+            pricing_url: Some(cli.pricing_url.trim().to_owned()).filter(|u| !u.is_empty()),
+            openai_base_url: base_url(&cli.openai_base_url, "LLMFLOW_OPENAI_BASE_URL")?,
+            connect_timeout: seconds(cli.connect_timeout, "LLMFLOW_CONNECT_TIMEOUT")?,
+            first_byte_timeout: seconds(cli.first_byte_timeout, "LLMFLOW_FIRST_BYTE_TIMEOUT")?,
+            capture_bytes: cli.capture_bytes,
+            max_json_body: cli.max_json_body,
+            stream_usage: cli.stream_usage,
+            queue_capacity: positive(cli.queue_capacity, "LLMFLOW_QUEUE_CAPACITY")?,
+            batch_size: positive(cli.batch_size, "LLMFLOW_BATCH_SIZE")?,
+            flush_interval: Duration::from_millis(cli.flush_interval_ms),
+            shutdown_grace: seconds(cli.shutdown_grace, "LLMFLOW_SHUTDOWN_GRACE")?,
+        })
+    }
+
+    pub fn proxy_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.proxy_port)
+    }
+
+    pub fn dashboard_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.dashboard_port)
+    }
+
+    /// A configuration for tests: temp data dir, ephemeral everything.
+    pub fn for_tests(data_dir: &std::path::Path, openai_base_url: &str) -> anyhow::Result<Self> {
+        let mut cli = Cli::parse_from(["llmflow"]);
+        cli.data_dir = data_dir.display().to_string();
+        cli.openai_base_url = openai_base_url.to_owned();
+        cli.pricing_url = String::new();
+        cli.proxy_port = 0;
+        cli.dashboard_port = 0;
+        Self::from_cli(cli)
+    }
+}
+
+fn expand_home(p: &str) -> anyhow::Result<PathBuf> {
+    if p == "~" || p.starts_with("~/") {
+        let home = std::env::var_os("HOME").context("~ used but HOME is not set")?;
+        let mut out = PathBuf::from(home);
+        if p.len() > 2 {
+            out.push(&p[2..]);
+        }
+        return Ok(out);
+    }
+    Ok(PathBuf::from(p))
+}
+
+fn base_url(raw: &str, name: &str) -> anyhow::Result<Uri> {
+    let raw = raw.trim().trim_end_matches('/');
+    let uri: Uri = raw
+        .parse()
+        .with_context(|| format!("{name}: '{raw}' is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => bail!("{name}: '{raw}' must start with http:// or https://"),
+    }
+    if uri.host().is_none() {
+        bail!("{name}: '{raw}' has no host");
+    }
+    if uri.query().is_some() {
+        bail!("{name}: '{raw}' must not have a query string");
+    }
+    Ok(uri)
+}
+
+fn seconds(v: f64, name: &str) -> anyhow::Result<Duration> {
+    if !v.is_finite() || v <= 0.0 {
+        bail!("{name}: must be a positive number of seconds, got {v}");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn positive(v: usize, name: &str) -> anyhow::Result<usize> {
+    if v == 0 {
+        bail!("{name}: must be at least 1");
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Config> {
+        let mut all = vec!["llmflow"];
+        all.extend_from_slice(args);
+        Config::from_cli(Cli::try_parse_from(all)?)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&["--data-dir", "/tmp/x"]).unwrap();
+        assert_eq!(c.proxy_addr().to_string(), "127.0.0.1:8080");
+        assert_eq!(c.dashboard_addr().to_string(), "127.0.0.1:3000");
+        assert_eq!(c.db_path, PathBuf::from("/tmp/x/data.db"));
+        assert_eq!(c.openai_base_url.to_string(), "https://api.openai.com/");
+        assert!(c.stream_usage);
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting() {
+        let err = |args: &[&str]| format!("{:#}", parse(args).unwrap_err());
+        assert!(err(&["--proxy-port", "99999"]).contains("--proxy-port"));
+        assert!(err(&["--openai-base-url", "ftp://x"]).contains("LLMFLOW_OPENAI_BASE_URL"));
+        assert!(err(&["--connect-timeout", "0"]).contains("LLMFLOW_CONNECT_TIMEOUT"));
+        assert!(err(&["--proxy-port", "3000"]).contains("PROXY_PORT"));
+        assert!(err(&["--host", "nope"]).contains("--host"));
+    }
+
+    #[test]
+    fn stream_usage_switches_off() {
+        assert!(!parse(&["--stream-usage", "false"]).unwrap().stream_usage);
+        assert!(!parse(&["--stream-usage", "0"]).unwrap().stream_usage);
+    }
+
+    #[test]
+    fn home_is_expanded() {
+        let c = parse(&["--data-dir", "~/.llmflow"]).unwrap();
+        assert!(!c.data_dir.to_string_lossy().contains('~'));
+    }
+}
