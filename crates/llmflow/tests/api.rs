@@ -336,22 +336,27 @@ async fn stats_updates_are_throttled_and_the_last_one_is_sent() {
     let ws_url = format!("{}/ws", h.api.replace("http://", "ws://"));
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
     ws.next().await.unwrap().unwrap(); // hello
-                                       // A burst of 30 spans over ~1.5 s.
+                                       // Read while the burst is sent, so arrival times are send times.
+    let reader = tokio::spawn(async move {
+        let mut stats = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, ws.next()).await {
+            let v: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+            if v["type"] == "stats_update" {
+                stats.push((
+                    std::time::Instant::now(),
+                    v["payload"]["total_requests"].as_u64().unwrap(),
+                ));
+            }
+        }
+        stats
+    });
+    // A burst of 30 spans over ~1.5 s.
     for i in 0..30 {
         post_span(&h, json!({"id": format!("b{i}")})).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut stats = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
-    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, ws.next()).await {
-        let v: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
-        if v["type"] == "stats_update" {
-            stats.push((
-                std::time::Instant::now(),
-                v["payload"]["total_requests"].as_u64().unwrap(),
-            ));
-        }
-    }
+    let stats = reader.await.unwrap();
     assert!(stats.len() >= 2, "{stats:?}");
     for pair in stats.windows(2) {
         let gap = pair[1].0 - pair[0].0;
