@@ -52,8 +52,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let started = Instant::now();
-    let proxy_port = listeners.proxy.local_addr()?.port();
-    let dashboard_port = listeners.dashboard.local_addr()?.port();
+    let proxy_addr = listeners.proxy.local_addr()?;
+    let dashboard_addr = listeners.dashboard.local_addr()?;
+    let (proxy_port, dashboard_port) = (proxy_addr.port(), dashboard_addr.port());
 
     let store = Store::open(StoreConfig {
         path: config.db_path.clone(),
@@ -108,6 +109,12 @@ pub async fn run(
         axum::serve(listeners.dashboard, api_app).with_graceful_shutdown(stopped(stop_rx.clone()));
     let api_server = tokio::spawn(async move { api_fut.await });
 
+    // Everything is up: the banner is the signal that llmflow is ready.
+    tracing::info!(
+        "llmflow {} | proxy http://{proxy_addr} | dashboard http://{dashboard_addr} | data {}",
+        env!("CARGO_PKG_VERSION"),
+        config.db_path.display()
+    );
     shutdown.await;
     tracing::info!("shutting down: finishing calls in flight");
     let _ = stop_tx.send(true);

@@ -47,8 +47,14 @@ pub struct Cli {
     #[arg(long, env = "MAX_METRICS", default_value_t = 1_000_000)]
     pub max_metrics: u64,
 
-    /// Log more (debug level for llmflow).
-    #[arg(short, long, env = "VERBOSE")]
+    /// Log more (debug level for llmflow). The variable takes 1/0, true/false, yes/no, on/off.
+    #[arg(
+        short,
+        long,
+        env = "VERBOSE",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub verbose: bool,
 
     /// Where the daily price-table refresh downloads LiteLLM's price JSON from. Empty disables
@@ -94,7 +100,7 @@ pub struct Cli {
         env = "LLMFLOW_STREAM_USAGE",
         default_value_t = true,
         action = clap::ArgAction::Set,
-        value_parser = clap::builder::FalseyValueParser::new()
+        value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub stream_usage: bool,
 
@@ -281,6 +287,13 @@ mod tests {
         assert!(err(&["--connect-timeout", "0"]).contains("LLMFLOW_CONNECT_TIMEOUT"));
         assert!(err(&["--proxy-port", "3000"]).contains("PROXY_PORT"));
         assert!(err(&["--host", "nope"]).contains("--host"));
+    }
+
+    #[test]
+    fn verbose_accepts_the_usual_spellings() {
+        assert!(parse(&["--verbose"]).unwrap().verbose);
+        assert!(!parse(&[]).unwrap().verbose);
+        assert!(parse(&["--stream-usage", "maybe"]).is_err());
     }
 
     #[test]

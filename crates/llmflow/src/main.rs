@@ -1,6 +1,7 @@
 //! The `llmflow` binary: command line -> config -> app::run.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use llmflow::app::{self, Listeners};
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -38,15 +40,9 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
+        let signal = shutdown_signal()?;
         let listeners = Listeners::bind(&config).await?;
-        tracing::info!(
-            "llmflow {} | proxy http://{} | dashboard http://{} | data {}",
-            env!("CARGO_PKG_VERSION"),
-            listeners.proxy.local_addr()?,
-            listeners.dashboard.local_addr()?,
-            config.db_path.display()
-        );
-        app::run(listeners, config, shutdown_signal()).await
+        app::run(listeners, config, signal).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,24 +53,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGINT or SIGTERM. The handlers are installed before this returns, so a signal that
+/// arrives right after start-up is not lost.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -1,4 +1,5 @@
 //! The JSON API and the live WebSocket feed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

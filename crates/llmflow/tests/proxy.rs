@@ -1,5 +1,6 @@
 //! The proxy against a mock OpenAI upstream: what the client receives (byte for byte) and what
 //! is stored.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
@@ -656,4 +657,27 @@ async fn bodies_beyond_the_cap_are_truncated_and_marked() {
         d["response"]["body_size"].as_u64(),
         Some(fixture("chat.json").len() as u64)
     );
+}
+
+#[tokio::test]
+async fn client_gone_before_the_response_started_is_recorded() {
+    let mock = start_mock().await;
+    let h = Harness::start(&mock.url()).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let err = impatient
+        .post(format!("{}/v1/chat/completions", h.proxy))
+        .header("content-type", "application/json")
+        .header("x-mock-delay-ms", "3000")
+        .body(CHAT)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout());
+    let t = &h.wait_for_spans(1).await["traces"][0];
+    assert_eq!(t["cancelled"], true);
+    assert_eq!(t["error_kind"], "downstream");
+    assert_eq!(t["model"], "gpt-4o-mini");
 }

@@ -28,6 +28,16 @@ enum Outcome {
     Cancelled,
 }
 
+/// What the response headers said about the body.
+pub struct ResponseShape {
+    pub is_sse: bool,
+    pub is_json: bool,
+    /// Remove what llmflow's own `include_usage` injection adds to the stream.
+    pub strip: bool,
+    /// `Content-Encoding`, when not identity.
+    pub compressed: Option<String>,
+}
+
 pub struct Capture {
     st: Arc<ProxyState>,
     span: Span,
@@ -37,8 +47,10 @@ pub struct Capture {
     decoder: Option<SseDecoder>,
     strip: bool,
     events: Vec<SseEvent>,
-    /// Whole body copy for non-stream parsing (bounded by PARSE_CAP).
+    /// Whole body copy for non-stream JSON parsing (bounded by PARSE_CAP).
     whole: Vec<u8>,
+    /// The body is worth parsing whole (JSON, or a compressed stream).
+    parse_whole: bool,
     whole_overflow: bool,
     compressed: Option<String>,
     first_byte_ms: Option<f64>,
@@ -50,10 +62,14 @@ impl Capture {
         span: Span,
         t0: Instant,
         parser: ResponseParser,
-        is_sse: bool,
-        strip: bool,
-        compressed: Option<String>,
+        shape: ResponseShape,
     ) -> Self {
+        let ResponseShape {
+            is_sse,
+            is_json,
+            strip,
+            compressed,
+        } = shape;
         let decoder = (is_sse && compressed.is_none()).then(|| {
             if strip {
                 SseDecoder::keeping_raw()
@@ -70,6 +86,7 @@ impl Capture {
             strip,
             events: Vec::new(),
             whole: Vec::new(),
+            parse_whole: is_json || (is_sse && compressed.is_some()),
             whole_overflow: false,
             compressed,
             first_byte_ms: None,
@@ -91,7 +108,7 @@ impl Capture {
                 self.drain_events()
             }
             None => {
-                if !self.whole_overflow {
+                if self.parse_whole && !self.whole_overflow {
                     if self.whole.len() + data.len() > PARSE_CAP {
                         self.whole_overflow = true;
                         self.whole = Vec::new();

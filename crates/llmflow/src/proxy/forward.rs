@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use llmflow_core::providers::{openai, Provider, RequestInfo};
 use llmflow_core::{redact, BodyCapture, ErrorKind, Span};
 
-use super::capture::{Capture, RequestBodyTee, TeeBody};
+use super::capture::{Capture, RequestBodyTee, ResponseShape, TeeBody};
 use super::ProxyState;
 
 /// Headers that belong to one connection, never forwarded (RFC 9110 section 7.6.1).
@@ -59,7 +59,7 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
     };
     let path_only = upstream_path.split('?').next().unwrap_or("").to_owned();
 
-    let mut span = new_span(&parts.headers, start_ns);
+    let mut span = Pending::new(st.clone(), t0, new_span(&parts.headers, start_ns));
     span.provider = Some(provider.name().to_owned());
     span.method = Some(parts.method.to_string());
     span.path = Some(redact::path_and_query(&upstream_path));
@@ -92,7 +92,7 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
                 span.status = Some(413);
                 return fail(
                     &st,
-                    span,
+                    span.take(),
                     t0,
                     StatusCode::PAYLOAD_TOO_LARGE,
                     ErrorKind::Downstream,
@@ -105,7 +105,7 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
                 span.status = Some(400);
                 return fail(
                     &st,
-                    span,
+                    span.take(),
                     t0,
                     StatusCode::BAD_REQUEST,
                     ErrorKind::Downstream,
@@ -146,7 +146,7 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
             let msg = format!("llmflow: cannot build the upstream URL: {e}");
             return fail(
                 &st,
-                span,
+                span.take(),
                 t0,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorKind::Internal,
@@ -165,7 +165,7 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
             let msg = format!("llmflow: cannot build the upstream request: {e}");
             return fail(
                 &st,
-                span,
+                span.take(),
                 t0,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorKind::Internal,
@@ -192,7 +192,7 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
             span.status = Some(502);
             return fail(
                 &st,
-                span,
+                span.take(),
                 t0,
                 StatusCode::BAD_GATEWAY,
                 ErrorKind::Upstream,
@@ -210,7 +210,7 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
             span.status = Some(504);
             return fail(
                 &st,
-                span,
+                span.take(),
                 t0,
                 StatusCode::GATEWAY_TIMEOUT,
                 ErrorKind::Upstream,
@@ -234,6 +234,7 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
+    let response_is_json = is_json(&rparts.headers);
     let compressed = rparts
         .headers
         .get(header::CONTENT_ENCODING)
@@ -251,11 +252,76 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
     }
     span.streamed = is_sse || info.stream;
     let parser = provider.response_parser(info.operation, cap);
-    let capture = Capture::new(st.clone(), span, t0, parser, is_sse, strip, compressed);
+    let capture = Capture::new(
+        st.clone(),
+        span.take(),
+        t0,
+        parser,
+        ResponseShape {
+            is_sse,
+            is_json: response_is_json,
+            strip,
+            compressed,
+        },
+    );
     let mut response = Response::new(Body::new(TeeBody::new(rbody, capture)));
     *response.status_mut() = rparts.status;
     *response.headers_mut() = out_headers;
     response
+}
+
+/// The record of a call that has no response yet. If the handler is dropped before handing it
+/// on (the client went away while the request was read or the upstream was thinking), the
+/// record is still written, marked cancelled.
+struct Pending {
+    st: Arc<ProxyState>,
+    t0: Instant,
+    span: Span,
+    armed: bool,
+}
+
+impl Pending {
+    fn new(st: Arc<ProxyState>, t0: Instant, span: Span) -> Self {
+        Self {
+            st,
+            t0,
+            span,
+            armed: true,
+        }
+    }
+
+    fn take(&mut self) -> Span {
+        self.armed = false;
+        std::mem::take(&mut self.span)
+    }
+}
+
+impl std::ops::Deref for Pending {
+    type Target = Span;
+    fn deref(&self) -> &Span {
+        &self.span
+    }
+}
+
+impl std::ops::DerefMut for Pending {
+    fn deref_mut(&mut self) -> &mut Span {
+        &mut self.span
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut span = std::mem::take(&mut self.span);
+        span.duration_ms = self.t0.elapsed().as_secs_f64() * 1000.0;
+        span.cancelled = true;
+        span.error_kind = Some(ErrorKind::Downstream);
+        span.error = Some("client disconnected before the response started".into());
+        super::capture::log_call(&span);
+        self.st.store.submit(span);
+    }
 }
 
 /// `X-LLMFlow-Provider` wins; else a first path segment naming a provider is stripped; else

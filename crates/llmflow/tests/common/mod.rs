@@ -1,5 +1,6 @@
 //! Test harness: a mock OpenAI upstream on an ephemeral port speaking OpenAI's documented wire
 //! format from fixture files, and llmflow started on ephemeral ports over a temp data dir.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
