@@ -247,4 +247,44 @@ mod tests {
             assert_eq!(joined, input, "split at {split}");
         }
     }
+
+    /// Every `.sse` fixture of every provider.
+    fn fixtures() -> Vec<(String, Vec<u8>)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut out = Vec::new();
+        for dir in std::fs::read_dir(root).unwrap() {
+            for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+                let p = f.unwrap().path();
+                if p.extension().is_some_and(|e| e == "sse") {
+                    out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        assert!(!out.is_empty());
+        out
+    }
+
+    #[test]
+    fn fixtures_split_at_every_offset_give_the_same_events() {
+        for (name, bytes) in fixtures() {
+            let whole = decode_all(&bytes);
+            assert!(!whole.is_empty(), "{name}");
+            for split in 0..=bytes.len() {
+                let mut d = SseDecoder::new();
+                let mut out = Vec::new();
+                d.feed(&bytes[..split], &mut out);
+                d.feed(&bytes[split..], &mut out);
+                d.finish(&mut out);
+                assert_eq!(out, whole, "{name} split at {split}");
+            }
+            // And one byte at a time.
+            let mut d = SseDecoder::new();
+            let mut out = Vec::new();
+            for b in bytes.chunks(1) {
+                d.feed(b, &mut out);
+            }
+            d.finish(&mut out);
+            assert_eq!(out, whole, "{name} byte by byte");
+        }
+    }
 }

@@ -566,6 +566,16 @@ mod tests {
     }
 
     #[test]
+    fn completions_legacy_stream() {
+        check(
+            "completions_stream.sse",
+            "gpt-3.5-turbo-instruct",
+            usage(5, 5, 0, 0),
+            "\n\nThis is a test",
+        );
+    }
+
+    #[test]
     fn embeddings() {
         let got = parse("embeddings.json");
         assert_eq!(got.model.as_deref(), Some("text-embedding-3-small"));
