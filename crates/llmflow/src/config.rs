@@ -5,14 +5,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::proxy::upstreams::Upstreams;
 use anyhow::{bail, Context};
 use clap::Parser;
-use http::Uri;
 
 /// Local-first observability for LLM applications: a proxy that records every call, an
 /// OTLP collector, and a live dashboard, all in one binary over one SQLite file.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "llmflow", version, about, long_about = None)]
+#[command(name = "llmflow", version, about, long_about = None, after_help = PROVIDER_HELP)]
 pub struct Cli {
     /// Address both listeners bind to. Anything other than loopback exposes your prompts to
     /// the network.
@@ -74,6 +74,24 @@ pub struct Cli {
     )]
     pub openai_base_url: String,
 
+    /// Extra OpenAI-compatible upstreams, each `name=url` (routed at `/<name>/...`, keyed by
+    /// `LLMFLOW_<NAME>_API_KEY`), e.g. `deepseek=https://api.deepseek.com`. Repeatable;
+    /// the variable takes a comma-separated list.
+    #[arg(long = "provider", env = "LLMFLOW_PROVIDERS", value_delimiter = ',')]
+    pub providers: Vec<String>,
+
+    /// With no credentials on a request, add the provider's key from its standard variable
+    /// (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY...). Cross-origin browser requests
+    /// are then refused, so no web page can spend your keys.
+    #[arg(
+        long,
+        env = "LLMFLOW_INJECT_KEYS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub inject_keys: bool,
+
     /// Seconds allowed to connect to an upstream (502 after).
     #[arg(long, env = "LLMFLOW_CONNECT_TIMEOUT", default_value_t = 10.0)]
     pub connect_timeout: f64,
@@ -122,6 +140,20 @@ pub struct Cli {
     pub shutdown_grace: f64,
 }
 
+const PROVIDER_HELP: &str = "\
+Providers (prefix /<name>/... or header X-LLMFlow-Provider: <name>):
+  openai (default), anthropic, gemini, ollama, groq, mistral, together, perplexity,
+  openrouter, cohere, azure, and any added with --provider.
+  Each upstream is overridden by LLMFLOW_<NAME>_BASE_URL (e.g. LLMFLOW_ANTHROPIC_BASE_URL).
+  Ollama also reads OLLAMA_HOST / OLLAMA_PORT. Azure reads AZURE_OPENAI_RESOURCE,
+  AZURE_OPENAI_API_VERSION (2024-02-01), AZURE_DEPLOYMENT_<MODEL>; header x-azure-resource.
+Passthrough (native formats, credentials untouched): /passthrough/{openai,anthropic,gemini,helicone}/...
+Helicone: HELICONE_BASE_URL, or HELICONE_HOST / HELICONE_PORT / HELICONE_PROTOCOL
+  (default https://oai.helicone.ai; http for localhost), HELICONE_API_KEY.
+Keys for LLMFLOW_INJECT_KEYS: OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY or
+  GOOGLE_API_KEY, GROQ_API_KEY, MISTRAL_API_KEY, TOGETHER_API_KEY, PERPLEXITY_API_KEY,
+  OPENROUTER_API_KEY, COHERE_API_KEY, AZURE_OPENAI_API_KEY, OLLAMA_API_KEY.";
+
 /// Validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -135,7 +167,9 @@ pub struct Config {
     pub max_metrics: u64,
     pub verbose: bool,
     pub pricing_url: Option<String>,
-    pub openai_base_url: Uri,
+    /// Every provider's upstream, auth style and (optional) key.
+    pub upstreams: Upstreams,
+    pub inject_keys: bool,
     pub connect_timeout: Duration,
     pub first_byte_timeout: Duration,
     pub capture_bytes: usize,
@@ -160,6 +194,12 @@ impl Config {
     }
 
     pub fn from_cli(cli: Cli) -> anyhow::Result<Self> {
+        let env = |k: &str| std::env::var(k).ok();
+        Self::from_cli_env(cli, &env)
+    }
+
+    /// As [`Config::from_cli`], with the provider variables read through `env`.
+    pub fn from_cli_env(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let data_dir = expand_home(&cli.data_dir).context("DATA_DIR")?;
         let db_path = match &cli.db_path {
             Some(p) if !p.is_empty() => expand_home(p).context("DB_PATH")?,
@@ -182,7 +222,8 @@ impl Config {
             max_metrics: cli.max_metrics,
             verbose: cli.verbose,
             pricing_url: Some(cli.pricing_url.trim().to_owned()).filter(|u| !u.is_empty()),
-            openai_base_url: base_url(&cli.openai_base_url, "LLMFLOW_OPENAI_BASE_URL")?,
+            upstreams: Upstreams::from_env(env, &cli.openai_base_url, &cli.providers)?,
+            inject_keys: cli.inject_keys,
             connect_timeout: seconds(cli.connect_timeout, "LLMFLOW_CONNECT_TIMEOUT")?,
             first_byte_timeout: seconds(cli.first_byte_timeout, "LLMFLOW_FIRST_BYTE_TIMEOUT")?,
             capture_bytes: cli.capture_bytes,
@@ -203,15 +244,31 @@ impl Config {
         SocketAddr::new(self.host, self.dashboard_port)
     }
 
-    /// A configuration for tests: temp data dir, ephemeral everything.
+    /// A configuration for tests: temp data dir, ephemeral ports, no pricing download, and
+    /// provider variables from `vars` only (never the developer's real keys).
     pub fn for_tests(data_dir: &std::path::Path, openai_base_url: &str) -> anyhow::Result<Self> {
+        Self::for_tests_with(data_dir, openai_base_url, &[])
+    }
+
+    pub fn for_tests_with(
+        data_dir: &std::path::Path,
+        openai_base_url: &str,
+        vars: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut cli = Cli::parse_from(["llmflow"]);
         cli.data_dir = data_dir.display().to_string();
         cli.openai_base_url = openai_base_url.to_owned();
         cli.pricing_url = String::new();
         cli.proxy_port = 0;
         cli.dashboard_port = 0;
-        Self::from_cli(cli)
+        cli.providers = Vec::new();
+        cli.inject_keys = false;
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        Self::from_cli_env(cli, &env)
     }
 }
 
@@ -225,24 +282,6 @@ fn expand_home(p: &str) -> anyhow::Result<PathBuf> {
         return Ok(out);
     }
     Ok(PathBuf::from(p))
-}
-
-fn base_url(raw: &str, name: &str) -> anyhow::Result<Uri> {
-    let raw = raw.trim().trim_end_matches('/');
-    let uri: Uri = raw
-        .parse()
-        .with_context(|| format!("{name}: '{raw}' is not a URL"))?;
-    match uri.scheme_str() {
-        Some("http" | "https") => {}
-        _ => bail!("{name}: '{raw}' must start with http:// or https://"),
-    }
-    if uri.host().is_none() {
-        bail!("{name}: '{raw}' has no host");
-    }
-    if uri.query().is_some() {
-        bail!("{name}: '{raw}' must not have a query string");
-    }
-    Ok(uri)
 }
 
 fn seconds(v: f64, name: &str) -> anyhow::Result<Duration> {
@@ -275,7 +314,10 @@ mod tests {
         assert_eq!(c.proxy_addr().to_string(), "127.0.0.1:8080");
         assert_eq!(c.dashboard_addr().to_string(), "127.0.0.1:3000");
         assert_eq!(c.db_path, PathBuf::from("/tmp/x/data.db"));
-        assert_eq!(c.openai_base_url.to_string(), "https://api.openai.com/");
+        assert_eq!(
+            c.upstreams.openai().base.to_string(),
+            "https://api.openai.com/"
+        );
         assert!(c.stream_usage);
     }
 

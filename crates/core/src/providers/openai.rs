@@ -283,6 +283,79 @@ pub fn strip_injected_usage(ev: &SseEvent) -> StripAction {
     }
 }
 
+// ---------------------------------------------------------------- chunks (for translators)
+
+/// OpenAI's `usage` object for a normalised [`Usage`].
+pub fn usage_json(u: &Usage) -> Value {
+    serde_json::json!({
+        "prompt_tokens": u.input,
+        "completion_tokens": u.output,
+        "total_tokens": u.total(),
+        "prompt_tokens_details": { "cached_tokens": u.cache_read },
+        "completion_tokens_details": { "reasoning_tokens": u.reasoning },
+    })
+}
+
+/// Writes OpenAI `chat.completion.chunk` SSE events, so every translated stream has the
+/// exact shape an OpenAI SDK expects.
+#[derive(Debug, Clone)]
+pub struct ChunkWriter {
+    pub id: String,
+    pub model: String,
+    pub created: u64,
+}
+
+impl ChunkWriter {
+    pub fn new(id: impl Into<String>, model: impl Into<String>, created: u64) -> Self {
+        Self {
+            id: id.into(),
+            model: model.into(),
+            created,
+        }
+    }
+
+    fn emit(out: &mut Vec<u8>, v: &Value) {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(v.to_string().as_bytes());
+        out.extend_from_slice(b"\n\n");
+    }
+
+    /// One chunk with `delta` (e.g. `{"role":"assistant","content":""}`, `{"content":"Hi"}`,
+    /// `{"tool_calls":[...]}`, `{}`) and an optional finish reason.
+    pub fn chunk(&self, delta: Value, finish_reason: Option<&str>, out: &mut Vec<u8>) {
+        let v = serde_json::json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{
+                "index": 0,
+                "delta": delta,
+                "logprobs": null,
+                "finish_reason": finish_reason,
+            }],
+        });
+        Self::emit(out, &v);
+    }
+
+    /// The usage-only chunk OpenAI sends last when `include_usage` is set.
+    pub fn usage_chunk(&self, usage: &Usage, out: &mut Vec<u8>) {
+        let v = serde_json::json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": usage_json(usage),
+        });
+        Self::emit(out, &v);
+    }
+
+    pub fn done(out: &mut Vec<u8>) {
+        out.extend_from_slice(b"data: [DONE]\n\n");
+    }
+}
+
 // ---------------------------------------------------------------- responses
 
 /// Accumulates what an OpenAI response says, from events or a whole body.

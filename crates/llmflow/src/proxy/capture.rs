@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use llmflow_core::providers::openai::{strip_injected_usage, StripAction};
-use llmflow_core::providers::ResponseParser;
+use llmflow_core::providers::{ResponseParser, StreamTranslator};
 use llmflow_core::sse::{SseDecoder, SseEvent};
 use llmflow_core::{BodyCapture, ErrorKind, Span};
 
@@ -28,12 +28,20 @@ enum Outcome {
     Cancelled,
 }
 
+/// How a stream is changed on its way to the client (never, unless llmflow itself caused it).
+pub enum Rewrite {
+    None,
+    /// Remove what llmflow's own `include_usage` injection adds to the stream.
+    StripUsage,
+    /// Native events in, OpenAI `chat.completion.chunk`s out.
+    Translate(StreamTranslator),
+}
+
 /// What the response headers said about the body.
 pub struct ResponseShape {
     pub is_sse: bool,
     pub is_json: bool,
-    /// Remove what llmflow's own `include_usage` injection adds to the stream.
-    pub strip: bool,
+    pub rewrite: Rewrite,
     /// `Content-Encoding`, when not identity.
     pub compressed: Option<String>,
 }
@@ -45,7 +53,7 @@ pub struct Capture {
     parser: ResponseParser,
     /// SSE decoder for streamed responses (keeping raw bytes when stripping).
     decoder: Option<SseDecoder>,
-    strip: bool,
+    rewrite: Rewrite,
     events: Vec<SseEvent>,
     /// Whole body copy for non-stream JSON parsing (bounded by PARSE_CAP).
     whole: Vec<u8>,
@@ -67,11 +75,11 @@ impl Capture {
         let ResponseShape {
             is_sse,
             is_json,
-            strip,
+            rewrite,
             compressed,
         } = shape;
         let decoder = (is_sse && compressed.is_none()).then(|| {
-            if strip {
+            if matches!(rewrite, Rewrite::StripUsage) {
                 SseDecoder::keeping_raw()
             } else {
                 SseDecoder::new()
@@ -83,7 +91,7 @@ impl Capture {
             t0,
             parser,
             decoder,
-            strip,
+            rewrite,
             events: Vec::new(),
             whole: Vec::new(),
             parse_whole: is_json || (is_sse && compressed.is_some()),
@@ -122,25 +130,49 @@ impl Capture {
     }
 
     fn drain_events(&mut self) -> Option<Bytes> {
-        let mut out = self.strip.then(Vec::new);
+        let mut out = match self.rewrite {
+            Rewrite::None => None,
+            _ => Some(Vec::new()),
+        };
         for ev in self.events.drain(..) {
             self.parser.event(&ev);
-            if let Some(out) = out.as_mut() {
-                match strip_injected_usage(&ev) {
+            let Some(out) = out.as_mut() else { continue };
+            match &mut self.rewrite {
+                Rewrite::None => {}
+                Rewrite::StripUsage => match strip_injected_usage(&ev) {
                     StripAction::Keep => out.extend_from_slice(&ev.raw),
                     StripAction::Drop => {}
                     StripAction::Rewrite(b) => out.extend_from_slice(&b),
-                }
+                },
+                Rewrite::Translate(t) => t.event(&ev, out),
             }
         }
         out.map(Bytes::from)
     }
 
-    /// End of the upstream body: the decoder's leftovers (bytes to send when stripping).
+    /// End of the upstream body: the decoder's leftovers (bytes to send when rewriting).
     fn on_end(&mut self) -> Option<Bytes> {
         let dec = self.decoder.as_mut()?;
         dec.finish(&mut self.events);
-        self.drain_events().filter(|b| !b.is_empty())
+        let mut out = self.drain_events().map(|b| b.to_vec());
+        if let (Rewrite::Translate(t), Some(out)) = (&mut self.rewrite, out.as_mut()) {
+            t.finish(out);
+        }
+        out.filter(|b| !b.is_empty()).map(Bytes::from)
+    }
+
+    /// A body read whole by the caller (translated answers): record it and end.
+    pub fn complete_whole(mut self, body: &Bytes) {
+        if !body.is_empty() {
+            self.on_data(body);
+        }
+        self.on_end();
+        self.finish(Outcome::Complete);
+    }
+
+    /// The body could not be read: record the failure.
+    pub fn upstream_failed(self, why: &str) {
+        self.finish(Outcome::UpstreamError(why.to_owned()));
     }
 
     fn finish(mut self, outcome: Outcome) {
@@ -312,7 +344,7 @@ impl HttpBody for TeeBody {
 
     fn size_hint(&self) -> SizeHint {
         match &self.capture {
-            Some(c) if c.strip => SizeHint::default(),
+            Some(c) if !matches!(c.rewrite, Rewrite::None) => SizeHint::default(),
             _ => self.inner.size_hint(),
         }
     }

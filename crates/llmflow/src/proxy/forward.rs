@@ -12,6 +12,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::BodyExt;
 use llmflow_core::providers::{openai, Provider, RequestInfo};
+
+use super::capture::Rewrite;
+use super::{helicone, route};
 use llmflow_core::{redact, BodyCapture, ErrorKind, Span};
 
 use super::capture::{Capture, RequestBodyTee, ResponseShape, TeeBody};
@@ -32,21 +35,30 @@ const HOP_BY_HOP: &[&str] = &[
 
 pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> Response {
     let t0 = Instant::now();
-    let start_ns = SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
+        .unwrap_or_default();
+    let start_ns = now.as_nanos() as i64;
     let (parts, body) = req.into_parts();
+    let inject = st.config.inject_keys;
 
     if parts.method == Method::OPTIONS
         && parts
             .headers
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
+        if inject {
+            return cross_origin_refused();
+        }
         return preflight(&parts.headers);
     }
+    // With server-side keys on, a web page must not be able to spend them.
+    if inject && parts.headers.contains_key(header::ORIGIN) {
+        return cross_origin_refused();
+    }
 
-    let (provider, upstream_path) = match resolve_provider(&parts.headers, &parts.uri) {
+    let ups = &st.config.upstreams;
+    let route = match route::resolve(ups, &parts.headers, &parts.uri) {
         Ok(r) => r,
         Err(msg) => {
             return error_response(
@@ -57,28 +69,33 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
             )
         }
     };
-    let path_only = upstream_path.split('?').next().unwrap_or("").to_owned();
+    let path_only = route.path.split('?').next().unwrap_or("").to_owned();
 
     let mut span = Pending::new(st.clone(), t0, new_span(&parts.headers, start_ns));
-    span.provider = Some(provider.name().to_owned());
+    span.provider = Some(route.upstream.name.clone());
     span.method = Some(parts.method.to_string());
-    span.path = Some(redact::path_and_query(&upstream_path));
+    span.path = Some(redact::path_and_query(&route.path));
     span.request_headers = redact::headers(
         parts
             .headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("[binary]"))),
     );
+    let mut attributes = serde_json::Map::new();
+    if route.passthrough {
+        attributes.insert("llmflow.passthrough".into(), true.into());
+    }
+    if route.is_helicone() {
+        helicone::request_metadata(&parts.headers, &mut span, &mut attributes);
+    }
     let cap = st.config.capture_bytes;
     let origin = parts.headers.get(header::ORIGIN).cloned();
 
     // JSON bodies are small and say what the call is: read them whole. Anything else
     // (uploads, binary) streams through, with its first bytes copied.
-    let mut info = RequestInfo {
-        operation: openai::operation_for(&path_only),
-        ..RequestInfo::default()
-    };
-    let mut strip_usage = false;
+    let mut info: RequestInfo;
+    let mut rewrite = RewritePlan::None;
+    let mut upstream_path = route.path.clone();
     let mut shared_req_body: Option<Arc<Mutex<BodyCapture>>> = None;
     let mut content_length_changed = false;
     let upstream_body = if is_json(&parts.headers) {
@@ -89,7 +106,6 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
                     "llmflow: request body larger than {} bytes (LLMFLOW_MAX_JSON_BODY)",
                     st.config.max_json_body
                 );
-                span.status = Some(413);
                 return fail(
                     &st,
                     span.take(),
@@ -102,7 +118,6 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
             }
             Err(ReadError::Client(e)) => {
                 let msg = format!("llmflow: could not read the request body: {e}");
-                span.status = Some(400);
                 return fail(
                     &st,
                     span.take(),
@@ -114,22 +129,64 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
                 );
             }
         };
-        info = provider.inspect_request(&path_only, &bytes);
         span.request_body = BodyCapture::from_bytes(&bytes, cap);
-        let sent = if st.config.stream_usage && provider == Provider::OpenAi {
-            match openai::inject_include_usage(&path_only, &bytes) {
+        let sent = if route.translate {
+            info = openai::inspect_request(&path_only, &bytes);
+            match route.wire.translate_request(&bytes) {
+                Ok(t) => {
+                    attributes.insert("llmflow.translated_from".into(), "openai".into());
+                    info.stream = t.stream;
+                    info.model = Some(t.model.clone());
+                    upstream_path = t.path;
+                    rewrite = if t.stream {
+                        RewritePlan::Translate {
+                            model: t.model,
+                            include_usage: t.include_usage,
+                            created: now.as_secs(),
+                        }
+                    } else {
+                        RewritePlan::TranslateWhole {
+                            model: t.model,
+                            created: now.as_secs(),
+                        }
+                    };
+                    content_length_changed = true;
+                    Bytes::from(t.body)
+                }
+                Err(e) => {
+                    let msg = format!(
+                        "llmflow: cannot translate this request for {}: {e}",
+                        route.upstream.name
+                    );
+                    span.model = info.model.clone();
+                    return fail(
+                        &st,
+                        span.take(),
+                        t0,
+                        StatusCode::BAD_REQUEST,
+                        ErrorKind::Downstream,
+                        "unsupported_parameter",
+                        msg,
+                    );
+                }
+            }
+        } else {
+            info = route.wire.inspect_request(&path_only, &bytes);
+            let injected = (st.config.stream_usage && route.wire == Provider::OpenAi)
+                .then(|| openai::inject_include_usage(&path_only, &bytes))
+                .flatten();
+            match injected {
                 Some(changed) => {
-                    strip_usage = true;
+                    rewrite = RewritePlan::StripUsage;
                     content_length_changed = true;
                     Bytes::from(changed)
                 }
                 None => bytes,
             }
-        } else {
-            bytes
         };
         Body::from(sent)
     } else {
+        info = route.wire.inspect_request(&path_only, &[]);
         let shared = Arc::new(Mutex::new(BodyCapture::default()));
         shared_req_body = Some(shared.clone());
         Body::new(RequestBodyTee::new(body, shared, cap))
@@ -140,7 +197,27 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
     span.input = info.input.clone();
     span.input_text = info.input_text.clone();
 
-    let uri = match upstream_uri(st.base_url(provider), &upstream_path) {
+    let mut base = route.upstream.base.clone();
+    if route.upstream.name == "azure" {
+        match route::azure_target(ups, &parts.headers, &upstream_path, info.model.as_deref()) {
+            Ok((b, p)) => {
+                base = b;
+                upstream_path = p;
+            }
+            Err(msg) => {
+                return fail(
+                    &st,
+                    span.take(),
+                    t0,
+                    StatusCode::BAD_REQUEST,
+                    ErrorKind::Downstream,
+                    "azure_not_configured",
+                    msg,
+                );
+            }
+        }
+    }
+    let uri = match upstream_uri(&base, &upstream_path) {
         Ok(u) => u,
         Err(e) => {
             let msg = format!("llmflow: cannot build the upstream URL: {e}");
@@ -158,6 +235,13 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
     let mut builder = Request::builder().method(parts.method.clone()).uri(uri);
     if let Some(h) = builder.headers_mut() {
         copy_request_headers(&parts.headers, h, content_length_changed);
+        route::map_auth(&route, h);
+        if route.is_helicone() {
+            helicone::add_auth(&ups.helicone, h);
+        }
+        if inject && route::inject_key(&route, h) {
+            attributes.insert("llmflow.key_injected".into(), true.into());
+        }
     }
     let upstream_req = match builder.body(upstream_body) {
         Ok(r) => r,
@@ -180,16 +264,12 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
         st.client.request(upstream_req),
     )
     .await;
+    let name = &route.upstream.name;
     let resp = match sent {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             finish_request_body(&mut span, shared_req_body.as_ref());
-            let msg = format!(
-                "llmflow: upstream {} unreachable: {}",
-                provider.name(),
-                error_chain(&e)
-            );
-            span.status = Some(502);
+            let msg = format!("llmflow: upstream {name} unreachable: {}", error_chain(&e));
             return fail(
                 &st,
                 span.take(),
@@ -203,11 +283,9 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
         Err(_) => {
             finish_request_body(&mut span, shared_req_body.as_ref());
             let msg = format!(
-                "llmflow: upstream {} sent no response within {:.0?} (LLMFLOW_FIRST_BYTE_TIMEOUT)",
-                provider.name(),
+                "llmflow: upstream {name} sent no response within {:.0?} (LLMFLOW_FIRST_BYTE_TIMEOUT)",
                 st.config.first_byte_timeout
             );
-            span.status = Some(504);
             return fail(
                 &st,
                 span.take(),
@@ -229,12 +307,18 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
             .iter()
             .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("[binary]"))),
     );
-    let is_sse = rparts
+    if route.is_helicone() {
+        helicone::response_metadata(&rparts.headers, &mut attributes);
+    }
+    if !attributes.is_empty() {
+        span.attributes = Some(serde_json::Value::Object(attributes).to_string());
+    }
+    let ctype = rparts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    let response_is_json = is_json(&rparts.headers);
+        .unwrap_or("");
+    let is_sse = ctype.starts_with("text/event-stream");
     let compressed = rparts
         .headers
         .get(header::CONTENT_ENCODING)
@@ -242,32 +326,125 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
         .filter(|v| !v.eq_ignore_ascii_case("identity"))
         .map(str::to_ascii_lowercase);
     // Rewriting a compressed stream would mean re-encoding it: forward it as sent instead.
-    let strip = strip_usage && is_sse && compressed.is_none();
+    let rewrite = match rewrite {
+        RewritePlan::StripUsage if !is_sse || compressed.is_some() => RewritePlan::None,
+        // A translated stream that did not start (an error, a compressed body) is translated
+        // whole, as a non-stream answer.
+        RewritePlan::Translate { model, created, .. }
+            if !is_sse || compressed.is_some() || !rparts.status.is_success() =>
+        {
+            RewritePlan::TranslateWhole { model, created }
+        }
+        other => other,
+    };
+    span.streamed = is_sse || info.stream;
+    let parser = route.wire.response_parser(info.operation, cap);
+    let shape = ResponseShape {
+        is_sse,
+        is_json: is_json_like(ctype),
+        compressed,
+        rewrite: match &rewrite {
+            RewritePlan::StripUsage => Rewrite::StripUsage,
+            RewritePlan::Translate {
+                model,
+                include_usage,
+                created,
+            } => route
+                .wire
+                .stream_translator(model, *include_usage, *created)
+                .map(Rewrite::Translate)
+                .unwrap_or(Rewrite::None),
+            RewritePlan::None | RewritePlan::TranslateWhole { .. } => Rewrite::None,
+        },
+    };
+    let drop_length = !matches!(rewrite, RewritePlan::None);
     let mut out_headers = HeaderMap::with_capacity(rparts.headers.len());
-    copy_response_headers(&rparts.headers, &mut out_headers, strip);
+    copy_response_headers(&rparts.headers, &mut out_headers, drop_length);
     if let Some(o) = origin {
         if !out_headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
             out_headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
         }
     }
-    span.streamed = is_sse || info.stream;
-    let parser = provider.response_parser(info.operation, cap);
-    let capture = Capture::new(
-        st.clone(),
-        span.take(),
-        t0,
-        parser,
-        ResponseShape {
-            is_sse,
-            is_json: response_is_json,
-            strip,
-            compressed,
-        },
-    );
+    let capture = Capture::new(st.clone(), span.take(), t0, parser, shape);
+
+    if let RewritePlan::TranslateWhole { model, created } = rewrite {
+        // Read the native answer whole, record it, and answer in OpenAI's format.
+        let native = match read_limited(Body::new(rbody), st.config.max_json_body).await {
+            Ok(b) => b,
+            Err(e) => {
+                let why = match e {
+                    ReadError::TooLarge => "too large".to_owned(),
+                    ReadError::Client(e) => e,
+                };
+                capture.upstream_failed(&why);
+                return error_response(
+                    StatusCode::BAD_GATEWAY,
+                    "llmflow_upstream_error",
+                    "upstream_body",
+                    &format!("llmflow: reading the {name} answer failed: {why}"),
+                );
+            }
+        };
+        let translated = route.wire.translate_response(&native, &model, created);
+        capture.complete_whole(&native);
+        let body = match translated {
+            Ok(b) => b,
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_GATEWAY,
+                    "llmflow_upstream_error",
+                    "untranslatable_response",
+                    &format!("llmflow: cannot translate the {name} answer: {e}"),
+                )
+            }
+        };
+        out_headers.remove(header::CONTENT_ENCODING);
+        out_headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = rparts.status;
+        *response.headers_mut() = out_headers;
+        return response;
+    }
+    if matches!(rewrite, RewritePlan::Translate { .. }) {
+        out_headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
+    }
     let mut response = Response::new(Body::new(TeeBody::new(rbody, capture)));
     *response.status_mut() = rparts.status;
     *response.headers_mut() = out_headers;
     response
+}
+
+/// How the response body will be changed on its way to the client.
+enum RewritePlan {
+    None,
+    /// Remove what llmflow's own `include_usage` injection added.
+    StripUsage,
+    /// Native stream events -> OpenAI chunks.
+    Translate {
+        model: String,
+        include_usage: bool,
+        created: u64,
+    },
+    /// Native JSON -> OpenAI `chat.completion`.
+    TranslateWhole {
+        model: String,
+        created: u64,
+    },
+}
+
+fn cross_origin_refused() -> Response {
+    error_response(
+        StatusCode::FORBIDDEN,
+        "invalid_request_error",
+        "cross_origin_refused",
+        "llmflow: browser (cross-origin) requests are refused while LLMFLOW_INJECT_KEYS is on, so no web page can spend your keys",
+    )
 }
 
 /// The record of a call that has no response yet. If the handler is dropped before handing it
@@ -322,44 +499,6 @@ impl Drop for Pending {
         super::capture::log_call(&span);
         self.st.store.submit(span);
     }
-}
-
-/// `X-LLMFlow-Provider` wins; else a first path segment naming a provider is stripped; else
-/// OpenAI with the path as is.
-fn resolve_provider(headers: &HeaderMap, uri: &Uri) -> Result<(Provider, String), String> {
-    let pq = uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/")
-        .to_owned();
-    if let Some(name) = headers
-        .get("x-llmflow-provider")
-        .and_then(|v| v.to_str().ok())
-    {
-        return match Provider::from_name(name.trim()) {
-            Some(p) => Ok((p, pq)),
-            None => Err(format!(
-                "llmflow: unknown provider '{name}' in X-LLMFlow-Provider; known: {}",
-                Provider::ALL
-                    .iter()
-                    .map(|p| p.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        };
-    }
-    let rest = pq.trim_start_matches('/');
-    let first = rest.split(['/', '?']).next().unwrap_or(rest);
-    if let Some(p) = Provider::from_name(first) {
-        let stripped = &pq[1 + first.len()..];
-        let stripped = if stripped.is_empty() || stripped.starts_with('?') {
-            format!("/{stripped}")
-        } else {
-            stripped.to_owned()
-        };
-        return Ok((p, stripped));
-    }
-    Ok((Provider::OpenAi, pq))
 }
 
 /// Base URL (with any path prefix) + the request's path and query.
@@ -423,6 +562,20 @@ fn is_json(headers: &HeaderMap) -> bool {
                 .to_ascii_lowercase()
         })
         .is_some_and(|ct| ct == "application/json" || ct.ends_with("+json"))
+}
+
+/// A response body worth parsing whole: JSON, or NDJSON (Ollama's streams).
+fn is_json_like(ctype: &str) -> bool {
+    let ct = ctype
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    ct == "application/json"
+        || ct.ends_with("+json")
+        || ct == "application/x-ndjson"
+        || ct == "application/ndjson"
 }
 
 enum ReadError {
@@ -601,22 +754,6 @@ mod tests {
             None
         );
         assert_eq!(parse_traceparent("garbage"), None);
-    }
-
-    #[test]
-    fn provider_prefix_is_stripped() {
-        let h = HeaderMap::new();
-        let r = |p: &str| resolve_provider(&h, &p.parse().unwrap()).unwrap();
-        assert_eq!(
-            r("/v1/chat/completions?x=1"),
-            (Provider::OpenAi, "/v1/chat/completions?x=1".into())
-        );
-        assert_eq!(
-            r("/openai/v1/models"),
-            (Provider::OpenAi, "/v1/models".into())
-        );
-        assert_eq!(r("/openai"), (Provider::OpenAi, "/".into()));
-        assert_eq!(r("/openaiz/v1"), (Provider::OpenAi, "/openaiz/v1".into()));
     }
 
     #[test]

@@ -2,6 +2,9 @@
 
 mod capture;
 mod forward;
+mod helicone;
+mod route;
+pub mod upstreams;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +16,6 @@ use axum::{Json, Router};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use llmflow_core::providers::Provider;
 use serde_json::json;
 
 use crate::config::Config;
@@ -50,15 +52,6 @@ pub struct ProxyState {
     pub port: u16,
 }
 
-impl ProxyState {
-    /// Upstream base URL of a provider.
-    pub fn base_url(&self, provider: Provider) -> &http::Uri {
-        match provider {
-            Provider::OpenAi => &self.config.openai_base_url,
-        }
-    }
-}
-
 pub fn router(state: Arc<ProxyState>) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -80,29 +73,51 @@ async fn health(State(st): State<Arc<ProxyState>>) -> Response {
         "port": st.port,
         "traces": traces,
         "uptime": st.started.elapsed().as_secs(),
-        "providers": Provider::ALL.iter().map(|p| p.name()).collect::<Vec<_>>(),
+        "providers": st.config.upstreams.list.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
     }))
     .into_response()
 }
 
 async fn providers(State(st): State<Arc<ProxyState>>) -> Response {
-    let list: Vec<_> = Provider::ALL
+    let ups = &st.config.upstreams;
+    let list: Vec<_> = ups
+        .list
         .iter()
-        .map(|p| {
+        .map(|u| {
             json!({
-                "name": p.name(),
-                "prefix": if *p == Provider::OpenAi { "/v1".to_owned() } else { format!("/{}/v1", p.name()) },
-                "upstream": st.base_url(*p).to_string().trim_end_matches('/'),
-                "base_url_env": p.base_url_env(),
+                "name": u.name,
+                "prefix": format!("/{}", u.name),
+                "upstream": u.base.to_string().trim_end_matches('/'),
+                "wire": u.wire.name(),
+                "translates_openai_chat": u.wire.translates_openai_chat(),
+                "base_url_env": format!("LLMFLOW_{}_BASE_URL", u.name.to_ascii_uppercase().replace('-', "_")),
+                "key_env": u.key_vars,
+                "key_configured": u.key.is_some(),
+                "custom": u.custom,
             })
         })
         .collect();
+    let passthrough: Vec<_> = ["openai", "anthropic", "gemini", "helicone"]
+        .iter()
+        .filter_map(|n| ups.get(n))
+        .map(|u| {
+            json!({
+                "name": u.name,
+                "route": format!("/passthrough/{}/", u.name),
+                "upstream": u.base.to_string().trim_end_matches('/'),
+            })
+        })
+        .collect();
+    let port = st.port;
     Json(json!({
         "providers": list,
-        "passthrough": [],
+        "passthrough": passthrough,
+        "default": "openai",
         "usage": {
-            "default": format!("OpenAI SDK: base_url = http://localhost:{}/v1", st.port),
-            "header": "X-LLMFlow-Provider: <name> picks a provider without changing the path",
+            "openai_sdk": format!("base_url = http://localhost:{port}/v1"),
+            "other_providers": format!("base_url = http://localhost:{port}/<provider>/v1, or header X-LLMFlow-Provider: <provider>"),
+            "claude_code": format!("ANTHROPIC_BASE_URL=http://localhost:{port}/passthrough/anthropic"),
+            "helicone": format!("base_url = http://localhost:{port}/passthrough/helicone/v1"),
             "tags": "X-LLMFlow-Tag / X-LLMFlow-Tags: comma-separated tags",
             "trace": "x-trace-id / x-parent-id or W3C traceparent link a call into a trace",
         },
