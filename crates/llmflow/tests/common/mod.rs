@@ -21,10 +21,64 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub fn fixture(name: &str) -> Vec<u8> {
+    wire_fixture("openai", name)
+}
+
+/// A fixture of any wire format (`crates/core/tests/fixtures/<wire>/<name>`).
+pub fn wire_fixture(wire: &str, name: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../core/tests/fixtures/openai")
+        .join("../core/tests/fixtures")
+        .join(wire)
         .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Which fixtures the mock answers a native call of each wire format with:
+/// (wire dir, non-stream JSON, stream body, stream content type, error JSON).
+pub fn native_fixtures(
+    path: &str,
+) -> Option<(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+)> {
+    if path == "/v1/messages" {
+        Some((
+            "anthropic",
+            "messages.json",
+            "messages_stream.sse",
+            "text/event-stream",
+            "error.json",
+        ))
+    } else if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
+        Some((
+            "gemini",
+            "generate.json",
+            "stream.sse",
+            "text/event-stream",
+            "error.json",
+        ))
+    } else if path == "/v2/chat" {
+        Some((
+            "cohere",
+            "chat.json",
+            "stream.sse",
+            "text/event-stream",
+            "error.json",
+        ))
+    } else if path == "/api/chat" {
+        Some((
+            "ollama",
+            "chat.json",
+            "chat_stream.ndjson",
+            "application/x-ndjson",
+            "error.json",
+        ))
+    } else {
+        None
+    }
 }
 
 /// What the mock saw of one request.
@@ -116,6 +170,22 @@ fn json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
 }
 
 async fn mock_handler(State(st): State<Arc<MockState>>, req: Request<Body>) -> Response {
+    let helicone = req.headers().contains_key("helicone-auth");
+    let mut r = mock_inner(st, req).await;
+    if helicone {
+        // What Helicone's gateway adds to its answers.
+        for (k, v) in [
+            ("helicone-id", "hel-7f3e2a"),
+            ("helicone-cache", "MISS"),
+            ("helicone-ratelimit-remaining", "99"),
+        ] {
+            r.headers_mut().insert(k, v.parse().unwrap());
+        }
+    }
+    r
+}
+
+async fn mock_inner(st: Arc<MockState>, req: Request<Body>) -> Response {
     st.hits.fetch_add(1, Ordering::SeqCst);
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
@@ -134,23 +204,62 @@ async fn mock_handler(State(st): State<Arc<MockState>>, req: Request<Body>) -> R
         .map(Duration::from_millis)
         .unwrap_or_default();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let stream = json["stream"] == true;
+    let path = parts.uri.path().to_owned();
+    let stream = json["stream"] == true
+        || path.contains(":streamGenerateContent")
+        || (path == "/api/chat" && json["stream"] != false);
     let include_usage = json["stream_options"]["include_usage"] == true;
-    match parts.uri.path() {
-        "/v1/chat/completions" if stream => {
-            let name = if include_usage {
-                "chat_stream.sse"
-            } else {
-                "chat_stream_no_usage_of_same.sse"
-            };
-            sse_response(fixture(name), delay, true)
+    let forced_status = parts
+        .headers
+        .get("x-mock-status")
+        .and_then(|v| v.to_str().ok()?.parse::<u16>().ok());
+    let stall = parts.headers.contains_key("x-mock-stall");
+    // Azure's deployment paths answer like OpenAI's.
+    let path = match path.strip_prefix("/openai/deployments/") {
+        Some(rest) => format!("/v1{}", &rest[rest.find('/').unwrap_or(rest.len())..]),
+        None => path,
+    };
+    if let Some((wire, json_name, stream_name, stream_ctype, error_name)) = native_fixtures(&path)
+        .or_else(|| {
+            (path == "/v1/chat/completions").then_some((
+                "openai",
+                "chat.json",
+                if include_usage {
+                    "chat_stream.sse"
+                } else {
+                    "chat_stream_no_usage_of_same.sse"
+                },
+                "text/event-stream; charset=utf-8",
+                "error.json",
+            ))
+        })
+    {
+        if let Some(code) = forced_status {
+            return json_response(
+                StatusCode::from_u16(code).unwrap(),
+                wire_fixture(wire, error_name),
+            );
         }
-        "/v1/chat/completions" => {
-            if delay > Duration::ZERO {
-                tokio::time::sleep(delay).await;
-            }
-            json_response(StatusCode::OK, fixture("chat.json"))
+        if stall {
+            return stall_response(st.clone(), wire_fixture(wire, stream_name), stream_ctype);
         }
+        if stream {
+            let mut r = sse_response(
+                wire_fixture(wire, stream_name),
+                delay,
+                stream_ctype == "text/event-stream"
+                    || stream_ctype.starts_with("text/event-stream;"),
+            );
+            r.headers_mut()
+                .insert("content-type", stream_ctype.parse().unwrap());
+            return r;
+        }
+        if delay > Duration::ZERO {
+            tokio::time::sleep(delay).await;
+        }
+        return json_response(StatusCode::OK, wire_fixture(wire, json_name));
+    }
+    match path.as_str() {
         "/v1/responses" if stream => sse_response(fixture("responses_stream.sse"), delay, true),
         "/v1/responses" => json_response(StatusCode::OK, fixture("responses.json")),
         "/v1/completions" => json_response(StatusCode::OK, fixture("completions.json")),
@@ -199,6 +308,29 @@ async fn mock_handler(State(st): State<Arc<MockState>>, req: Request<Body>) -> R
     }
 }
 
+/// The first event (or line) of a stream, then nothing until the client goes away.
+fn stall_response(st: Arc<MockState>, body: Vec<u8>, ctype: &str) -> Response {
+    let text = String::from_utf8(body).unwrap();
+    let sep = if ctype.contains("ndjson") {
+        "\n"
+    } else {
+        "\n\n"
+    };
+    let first = Bytes::from(text.split_inclusive(sep).next().unwrap_or("").to_owned());
+    let flag = DropFlag(st);
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(
+        futures_util::stream::once(async move {
+            let _keep = flag;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(Bytes::new())
+        }),
+    );
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut()
+        .insert("content-type", ctype.parse().unwrap());
+    r
+}
+
 pub async fn start_mock() -> Mock {
     let state = Arc::new(MockState::default());
     let app = Router::new()
@@ -236,7 +368,43 @@ impl Harness {
         upstream: &str,
         tweak: impl FnOnce(&mut Config),
     ) -> Harness {
-        let mut config = Config::for_tests(dir.path(), upstream).unwrap();
+        Self::start_full(dir, upstream, &[], tweak).await
+    }
+
+    /// Every built-in provider pointed at the mock, plus `vars`.
+    pub async fn start_all(
+        upstream: &str,
+        vars: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
+        let names = [
+            "ANTHROPIC",
+            "GEMINI",
+            "OLLAMA",
+            "GROQ",
+            "MISTRAL",
+            "TOGETHER",
+            "PERPLEXITY",
+            "OPENROUTER",
+            "COHERE",
+            "AZURE",
+        ];
+        let keys: Vec<String> = names
+            .iter()
+            .map(|n| format!("LLMFLOW_{n}_BASE_URL"))
+            .collect();
+        let mut all: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), upstream)).collect();
+        all.extend_from_slice(vars);
+        Self::start_full(tempfile::tempdir().unwrap(), upstream, &all, tweak).await
+    }
+
+    pub async fn start_full(
+        dir: tempfile::TempDir,
+        upstream: &str,
+        vars: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
+        let mut config = Config::for_tests_with(dir.path(), upstream, vars).unwrap();
         config.flush_interval = Duration::from_millis(2);
         tweak(&mut config);
         let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
