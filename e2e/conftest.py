@@ -21,10 +21,12 @@ class Llmflow:
         self.data_dir = tempfile.mkdtemp(prefix="llmflow-e2e-")
         env = dict(os.environ)
         for k in list(env):
-            if k.startswith(("LLMFLOW_", "OPENAI_")) or k in ("PROXY_PORT", "DASHBOARD_PORT", "DB_PATH", "DATA_DIR"):
+            if k.startswith(("LLMFLOW_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "HELICONE_")) or k in ("PROXY_PORT", "DASHBOARD_PORT", "DB_PATH", "DATA_DIR"):
                 del env[k]
         env.update({
             "LLMFLOW_OPENAI_BASE_URL": upstream_url,
+            "LLMFLOW_ANTHROPIC_BASE_URL": upstream_url,
+            "LLMFLOW_GEMINI_BASE_URL": upstream_url,
             "PRICING_URL": "",
             "NO_COLOR": "1",
         })

@@ -5,11 +5,11 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "crates", "core", "tests", "fixtures", "openai")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "crates", "core", "tests", "fixtures")
 
 
-def fixture(name: str) -> bytes:
-    with open(os.path.join(FIXTURES, name), "rb") as f:
+def fixture(name: str, wire: str = "openai") -> bytes:
+    with open(os.path.join(FIXTURES, wire, name), "rb") as f:
         return f.read()
 
 
@@ -47,7 +47,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def do_GET(self):
-        Handler.seen.append({"method": "GET", "path": self.path, "headers": dict(self.headers)})
+        Handler.seen.append({"method": "GET", "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
         if self.path.startswith("/v1/models"):
             self._json(200, b'{"object":"list","data":[{"id":"gpt-4o-mini","object":"model","created":1,"owned_by":"openai"}]}')
         else:
@@ -56,7 +56,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
-        Handler.seen.append({"method": "POST", "path": self.path, "headers": dict(self.headers), "body": raw})
+        Handler.seen.append({"method": "POST", "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": raw})
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -76,6 +76,11 @@ class Handler(BaseHTTPRequestHandler):
                 self._sse(fixture("responses_stream.sse"))
             else:
                 self._json(200, fixture("responses.json"))
+        elif path == "/v1/messages":
+            if stream:
+                self._sse(fixture("messages_stream.sse", "anthropic"))
+            else:
+                self._json(200, fixture("messages.json", "anthropic"))
         elif path == "/v1/embeddings":
             self._json(200, fixture("embeddings.json"))
         elif path == "/v1/completions":

@@ -78,7 +78,7 @@ pub async fn run(
 
     let proxy_app = proxy::router(Arc::new(ProxyState {
         config: config.clone(),
-        client,
+        client: client.clone(),
         store: store.clone(),
         pricing: pricing.clone(),
         started,
@@ -86,6 +86,7 @@ pub async fn run(
     }));
     let api_app = api::router(Arc::new(ApiState {
         config: config.clone(),
+        client,
         store: store.clone(),
         pricing,
         started,

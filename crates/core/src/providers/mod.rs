@@ -6,15 +6,15 @@
 //! OpenRouter, Azure, vLLM and friends all speak [`Provider::OpenAi`]; the binary's routing
 //! table maps each name and prefix to its wire format and upstream.
 //!
-//! Where each wire format reports tokens (normalised into [`Usage`](crate::Usage)):
+//! Where each wire format reports tokens (normalised into [`Usage`]):
 //!
 //! | wire | input | output | cache read | cache write | reasoning |
 //! |---|---|---|---|---|---|
 //! | openai chat/completions/embeddings | `usage.prompt_tokens` | `usage.completion_tokens` | `prompt_tokens_details.cached_tokens` | — | `completion_tokens_details.reasoning_tokens` |
 //! | openai responses | `usage.input_tokens` | `usage.output_tokens` | `input_tokens_details.cached_tokens` | — | `output_tokens_details.reasoning_tokens` |
 //! | anthropic | `input_tokens + cache_read_input_tokens + cache_creation_input_tokens` (stream: `message_start`) | `output_tokens` (stream: `message_delta`, cumulative) | `cache_read_input_tokens` | `cache_creation_input_tokens` | — (inside output) |
-//! | gemini | `usageMetadata.promptTokenCount` | `candidatesTokenCount + thoughtsTokenCount` | `cachedContentTokenCount` | — | `thoughtsTokenCount` |
-//! | cohere v2 | `usage.tokens.input_tokens` | `usage.tokens.output_tokens` (stream: `message-end`) | — | — | — |
+//! | gemini | `usageMetadata.promptTokenCount + toolUsePromptTokenCount` | `candidatesTokenCount + thoughtsTokenCount` | `cachedContentTokenCount` | — | `thoughtsTokenCount` |
+//! | cohere v2 | `usage.billed_units.input_tokens` (else `usage.tokens`) | `billed_units.output_tokens` (stream: `message-end`) | `usage.cached_tokens` | — | — |
 //! | ollama native | `prompt_eval_count` | `eval_count` (NDJSON: last line, `done: true`) | — | — | — |
 
 pub mod anthropic;

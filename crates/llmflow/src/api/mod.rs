@@ -23,6 +23,7 @@ use crate::store::{self, ExportCursor, Store, StoreError, TraceFilter};
 
 pub struct ApiState {
     pub config: Arc<Config>,
+    pub client: crate::proxy::HttpClient,
     pub store: Arc<Store>,
     pub pricing: Arc<Pricing>,
     pub started: Instant,
@@ -73,6 +74,7 @@ impl IntoResponse for ApiError {
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/api/health", get(health))
+        .route("/api/health/providers", get(provider_health))
         .route("/api/stats", get(stats))
         .route("/api/models", get(models))
         .route("/api/traces", get(traces))
@@ -115,6 +117,59 @@ async fn health(State(st): State<Arc<ApiState>>) -> Json<Value> {
         "pricing": { "source": pricing.source, "models": pricing.len() },
         "websocket_clients": st.hub.clients(),
     }))
+}
+
+/// Reachability of every provider with a key (Ollama needs none), checked concurrently.
+async fn provider_health(State(st): State<Arc<ApiState>>) -> Json<Value> {
+    use crate::proxy::upstreams::AuthStyle;
+    use llmflow_core::providers::Provider;
+    let checks = st.config.upstreams.list.iter().map(|u| {
+        let client = st.client.clone();
+        let azure_without_host = u.name == "azure" && !st.config.upstreams.azure.base_override;
+        async move {
+            let needs_key = u.wire != Provider::Ollama && !(u.custom && u.key.is_none());
+            if (needs_key && u.key.is_none()) || azure_without_host {
+                return (u.name.clone(), json!({ "status": "unconfigured", "key_env": u.key_vars }));
+            }
+            let path = match u.wire {
+                Provider::Ollama => "/api/tags",
+                Provider::Gemini => "/v1beta/models",
+                _ => "/v1/models",
+            };
+            let base = u.base.to_string();
+            let uri = format!("{}{path}", base.trim_end_matches('/'));
+            let mut req = http::Request::get(uri.as_str());
+            if let Some(k) = &u.key {
+                req = match u.auth {
+                    AuthStyle::Bearer => req.header("authorization", format!("Bearer {}", k.0)),
+                    AuthStyle::XApiKey => req.header("x-api-key", &k.0).header("anthropic-version", "2023-06-01"),
+                    AuthStyle::GoogApiKey => req.header("x-goog-api-key", &k.0),
+                    AuthStyle::ApiKey => req.header("api-key", &k.0),
+                };
+            }
+            let started = Instant::now();
+            let result = match req.body(Body::empty()) {
+                Ok(r) => tokio::time::timeout(std::time::Duration::from_secs(5), client.request(r)).await,
+                Err(e) => return (u.name.clone(), json!({ "status": "error", "message": e.to_string() })),
+            };
+            let latency = started.elapsed().as_secs_f64() * 1000.0;
+            let v = match result {
+                Ok(Ok(resp)) if resp.status().is_success() => {
+                    json!({ "status": "ok", "latency_ms": latency, "http_status": resp.status().as_u16() })
+                }
+                Ok(Ok(resp)) => json!({
+                    "status": "error", "latency_ms": latency, "http_status": resp.status().as_u16(),
+                    "message": format!("answered HTTP {}", resp.status()),
+                }),
+                Ok(Err(e)) => json!({ "status": "error", "latency_ms": latency, "message": e.to_string() }),
+                Err(_) => json!({ "status": "error", "message": "no answer within 5 s" }),
+            };
+            (u.name.clone(), v)
+        }
+    });
+    let results = futures_util::future::join_all(checks).await;
+    let map: serde_json::Map<String, Value> = results.into_iter().collect();
+    Json(json!({ "providers": map }))
 }
 
 async fn stats(State(st): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {

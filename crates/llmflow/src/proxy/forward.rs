@@ -235,6 +235,10 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
     let mut builder = Request::builder().method(parts.method.clone()).uri(uri);
     if let Some(h) = builder.headers_mut() {
         copy_request_headers(&parts.headers, h, content_length_changed);
+        if route.translate {
+            // The answer is rewritten anyway: ask for it uncompressed.
+            h.remove(header::ACCEPT_ENCODING);
+        }
         route::map_auth(&route, h);
         if route.is_helicone() {
             helicone::add_auth(&ups.helicone, h);

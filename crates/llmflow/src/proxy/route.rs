@@ -307,7 +307,7 @@ mod tests {
                 true
             )
         );
-        assert_eq!(route("/anthropic/v1/messages", None).4, false);
+        assert!(!route("/anthropic/v1/messages", None).4);
         assert_eq!(
             route("/passthrough/anthropic/v1/messages?beta=true", None),
             (
