@@ -121,6 +121,10 @@ impl PriceTable {
 
     /// Finds a model's prices: the key that matched and the prices.
     pub fn lookup(&self, provider: Option<&str>, model: &str) -> Option<(&str, &ModelPrice)> {
+        // The common case, an exact name, allocates nothing.
+        if let Some((k, v)) = self.models.get_key_value(model) {
+            return Some((k.as_str(), v));
+        }
         candidates(provider, model)
             .into_iter()
             .find_map(|c| self.models.get_key_value(c.as_str()))

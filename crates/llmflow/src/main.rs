@@ -21,7 +21,11 @@ fn main() -> ExitCode {
     } else {
         "info"
     };
+    // Log lines are written by a background thread: a slow terminal or pipe never slows a
+    // proxied call (lines are dropped, not waited for, if it falls far behind).
+    let (writer, _log_guard) = tracing_appender::non_blocking(std::io::stdout());
     tracing_subscriber::fmt()
+        .with_writer(writer)
         .with_env_filter(
             EnvFilter::try_from_env("LLMFLOW_LOG")
                 .unwrap_or_else(|_| EnvFilter::new(default_level)),

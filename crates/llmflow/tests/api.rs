@@ -244,39 +244,67 @@ async fn post_span_rejects_malformed_json() {
 async fn retention_deletes_whole_oldest_traces() {
     let mock = start_mock().await;
     let h = Harness::start_with(&mock.url(), |c| c.max_traces = 3).await;
-    for i in 0..6 {
-        post_span(
-            &h,
-            json!({"id": format!("a{i}"), "trace_id": format!("t{i}")}),
-        )
-        .await;
-        post_span(&h, json!({"id": format!("b{i}"), "trace_id": format!("t{i}"), "parent_id": format!("a{i}")})).await;
-        // One trace per batch, so retention runs between them.
-        tokio::time::sleep(Duration::from_millis(30)).await;
+    for i in 0..30 {
+        post_span(&h, json!({"id": format!("a{i:02}"), "trace_id": format!("t{i:02}"), "tags": ["keep"], "input": "needle"})).await;
+        post_span(&h, json!({"id": format!("b{i:02}"), "trace_id": format!("t{i:02}"), "parent_id": format!("a{i:02}")})).await;
+        if i % 5 == 4 {
+            // Several commits, so retention runs between them.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     let mut v = Value::Null;
-    for _ in 0..100 {
-        v = h.get_json("/api/traces?limit=100").await;
-        if v["total"] == 6 {
+    for _ in 0..200 {
+        v = h.get_json("/api/traces?limit=1000").await;
+        let pruned = h.get_json("/api/health").await["writer"]["pruned_traces"]
+            .as_u64()
+            .unwrap();
+        if pruned + v["total"].as_u64().unwrap() / 2 == 30 && v["total"].as_u64().unwrap() <= 26 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(v["total"], 6, "three whole traces of two spans");
     let mut traces: Vec<String> = v["traces"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["trace_id"].as_str().unwrap().to_owned())
         .collect();
+    let spans = traces.len();
     traces.sort();
     traces.dedup();
-    assert_eq!(traces, vec!["t3", "t4", "t5"]);
-    assert!(
-        h.get_json("/api/health").await["writer"]["pruned_traces"]
+    // Whole traces only, the newest ones, and no more than the limit plus its slack (10).
+    assert_eq!(
+        spans,
+        traces.len() * 2,
+        "a trace lost half its spans: {traces:?}"
+    );
+    assert!(traces.len() >= 3 && traces.len() <= 13, "{traces:?}");
+    let expected: Vec<String> = (30 - traces.len()..30)
+        .map(|i| format!("t{i:02}"))
+        .collect();
+    assert_eq!(traces, expected);
+    // Pruned traces are gone from every table: their spans cannot be found or searched.
+    let missing = h
+        .http
+        .get(format!("{}/api/traces/a00", h.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let conn = rusqlite::Connection::open(h.dir.path().join("data.db")).unwrap();
+    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as usize;
+    assert_eq!(count("SELECT COUNT(*) FROM span_payloads"), spans);
+    assert_eq!(count("SELECT COUNT(*) FROM span_tags"), traces.len());
+    assert_eq!(
+        count("SELECT COUNT(*) FROM spans_fts WHERE spans_fts MATCH 'needle'"),
+        traces.len()
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM traces"), traces.len());
+    assert_eq!(
+        h.get_json("/api/traces?q=needle").await["total"]
             .as_u64()
-            .unwrap()
-            >= 3
+            .unwrap() as usize,
+        traces.len()
     );
 }
 

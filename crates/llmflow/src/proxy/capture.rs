@@ -44,6 +44,8 @@ pub struct ResponseShape {
     pub rewrite: Rewrite,
     /// `Content-Encoding`, when not identity.
     pub compressed: Option<String>,
+    /// `Content-Length`, when the upstream sent one.
+    pub content_length: Option<u64>,
 }
 
 pub struct Capture {
@@ -77,7 +79,16 @@ impl Capture {
             is_json,
             rewrite,
             compressed,
+            content_length,
         } = shape;
+        // A body known to be larger than the parse cap is not buffered at all; a known size
+        // is reserved once instead of growing (and copying) the buffer.
+        let too_big = content_length.is_some_and(|n| n > PARSE_CAP as u64);
+        let parse_whole = (is_json || (is_sse && compressed.is_some())) && !too_big;
+        let whole = match content_length {
+            Some(n) if parse_whole => Vec::with_capacity(n as usize),
+            _ => Vec::new(),
+        };
         let decoder = (is_sse && compressed.is_none()).then(|| {
             if matches!(rewrite, Rewrite::StripUsage) {
                 SseDecoder::keeping_raw()
@@ -93,8 +104,8 @@ impl Capture {
             decoder,
             rewrite,
             events: Vec::new(),
-            whole: Vec::new(),
-            parse_whole: is_json || (is_sse && compressed.is_some()),
+            whole,
+            parse_whole,
             whole_overflow: false,
             compressed,
             first_byte_ms: None,
@@ -240,6 +251,17 @@ fn decompress(encoding: &str, bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// One line per call: time (from the subscriber), OK/STREAM/ERR, model, tokens, cost, duration.
 pub fn log_call(span: &Span) {
+    let level = if span.is_error() {
+        tracing::Level::WARN
+    } else {
+        tracing::Level::INFO
+    };
+    // Build nothing when the line would not be written.
+    if (level == tracing::Level::WARN && !tracing::enabled!(tracing::Level::WARN))
+        || (level == tracing::Level::INFO && !tracing::enabled!(tracing::Level::INFO))
+    {
+        return;
+    }
     let word = if span.is_error() {
         "ERR"
     } else if span.streamed {

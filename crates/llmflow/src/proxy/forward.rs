@@ -343,7 +343,12 @@ pub async fn forward(State(st): State<Arc<ProxyState>>, req: Request<Body>) -> R
     };
     span.streamed = is_sse || info.stream;
     let parser = route.wire.response_parser(info.operation, cap);
+    let content_length = rparts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let shape = ResponseShape {
+        content_length,
         is_sse,
         is_json: is_json_like(ctype),
         compressed,

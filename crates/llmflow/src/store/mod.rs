@@ -9,7 +9,7 @@ pub mod schema;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -58,6 +58,8 @@ pub struct StoreCounters {
 pub(crate) enum Msg {
     Span(Box<Span>),
     Flush(oneshot::Sender<()>),
+    /// Write everything queued before this, then stop.
+    Close,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +73,8 @@ pub enum StoreError {
 }
 
 pub struct Store {
-    tx: Mutex<Option<SyncSender<Msg>>>,
+    tx: SyncSender<Msg>,
+    closed: AtomicBool,
     capacity: usize,
     counters: Arc<StoreCounters>,
     readers: Arc<Readers>,
@@ -101,7 +104,8 @@ impl Store {
             .spawn(move || w.run(rx))
             .context("starting the writer thread")?;
         Ok(Arc::new(Self {
-            tx: Mutex::new(Some(tx)),
+            tx,
+            closed: AtomicBool::new(false),
             capacity: cfg.queue_capacity,
             counters,
             readers: Arc::new(Readers::new(cfg.path.clone())),
@@ -114,21 +118,15 @@ impl Store {
     /// Queues a span for writing. Never blocks; returns false (and counts a drop) when the
     /// queue is full or the store is shut down.
     pub fn submit(&self, span: Span) -> bool {
-        let sent = match self.tx.lock() {
-            Ok(guard) => match guard.as_ref() {
-                Some(tx) => {
-                    self.counters.queued.fetch_add(1, Ordering::Relaxed);
-                    match tx.try_send(Msg::Span(Box::new(span))) {
-                        Ok(()) => true,
-                        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-                            false
-                        }
-                    }
+        let sent = !self.closed.load(Ordering::Acquire) && {
+            self.counters.queued.fetch_add(1, Ordering::Relaxed);
+            match self.tx.try_send(Msg::Span(Box::new(span))) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                    self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+                    false
                 }
-                None => false,
-            },
-            Err(_) => false,
+            }
         };
         if !sent {
             let n = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -142,21 +140,21 @@ impl Store {
     /// Waits until everything submitted before this call is committed.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
-        let sender = self.tx.lock().ok().and_then(|g| g.clone());
-        if let Some(tx) = sender {
-            // A blocking send: flush is rare and must not be lost to a full queue.
-            let sent = tokio::task::spawn_blocking(move || tx.send(Msg::Flush(done)).is_ok()).await;
-            if matches!(sent, Ok(true)) {
-                let _ = wait.await;
-            }
+        let tx = self.tx.clone();
+        // A blocking send: flush is rare and must not be lost to a full queue.
+        let sent = tokio::task::spawn_blocking(move || tx.send(Msg::Flush(done)).is_ok()).await;
+        if matches!(sent, Ok(true)) {
+            let _ = wait.await;
         }
     }
 
     /// Stops the writer after it has written everything queued, and checkpoints the WAL.
     pub fn close(&self) {
-        if let Ok(mut g) = self.tx.lock() {
-            g.take();
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
         }
+        // Blocking: everything queued before is written first.
+        let _ = self.tx.send(Msg::Close);
         let handle = self.writer.lock().ok().and_then(|mut g| g.take());
         if let Some(h) = handle {
             if h.join().is_err() {

@@ -28,10 +28,7 @@ pub struct TraceFilter {
 }
 
 const SPAN_COLS: &str =
-    "spans.seq, id, trace_id, parent_id, start_ns, duration_ms, ttft_ms, span_type,
-    name, provider, model, status, error_kind, error, cancelled, input_tokens, output_tokens,
-    cache_read_tokens, cache_write_tokens, reasoning_tokens, cost, streamed, chunks, method, path,
-    tags, service_name, session_id, conversation_id, user_id";
+    "spans.seq, spans.id, spans.trace_id, spans.parent_id, spans.start_ns, spans.duration_ms, spans.ttft_ms, spans.span_type, spans.name, spans.provider, spans.model, spans.status, spans.error_kind, spans.error, spans.cancelled, spans.input_tokens, spans.output_tokens, spans.cache_read_tokens, spans.cache_write_tokens, spans.reasoning_tokens, spans.cost, spans.streamed, spans.chunks, spans.method, spans.path, spans.tags, spans.service_name, spans.session_id, spans.conversation_id, spans.user_id";
 
 /// Builds a span from a row selected with [`SPAN_COLS`] (payload fields left empty).
 fn span_from_row(r: &Row) -> rusqlite::Result<(i64, Span)> {
@@ -107,13 +104,17 @@ impl TraceFilter {
                 args.push(Value::Text(v.to_owned()));
             }
         };
-        eq("model = ?", &self.model, &mut conds);
-        eq("provider = ?", &self.provider, &mut conds);
-        eq("session_id = ?", &self.session_id, &mut conds);
-        eq("conversation_id = ?", &self.conversation_id, &mut conds);
-        eq("service_name = ?", &self.service_name, &mut conds);
-        eq("span_type = ?", &self.span_type, &mut conds);
-        eq("trace_id = ?", &self.trace_id, &mut conds);
+        eq("spans.model = ?", &self.model, &mut conds);
+        eq("spans.provider = ?", &self.provider, &mut conds);
+        eq("spans.session_id = ?", &self.session_id, &mut conds);
+        eq(
+            "spans.conversation_id = ?",
+            &self.conversation_id,
+            &mut conds,
+        );
+        eq("spans.service_name = ?", &self.service_name, &mut conds);
+        eq("spans.span_type = ?", &self.span_type, &mut conds);
+        eq("spans.trace_id = ?", &self.trace_id, &mut conds);
         eq(
             "spans.seq IN (SELECT seq FROM span_tags WHERE tag = ?)",
             &self.tag,
@@ -126,24 +127,24 @@ impl TraceFilter {
             &mut conds,
         );
         match self.status.as_deref() {
-            Some("success" | "ok") => conds.push("is_error = 0"),
-            Some("error") => conds.push("is_error = 1"),
+            Some("success" | "ok") => conds.push("spans.is_error = 0"),
+            Some("error") => conds.push("spans.is_error = 1"),
             _ => {}
         }
         if let Some(ms) = self.date_from {
-            conds.push("start_ns >= ?");
+            conds.push("spans.start_ns >= ?");
             args.push(Value::Integer(ms.saturating_mul(1_000_000)));
         }
         if let Some(ms) = self.date_to {
-            conds.push("start_ns <= ?");
+            conds.push("spans.start_ns <= ?");
             args.push(Value::Integer(ms.saturating_mul(1_000_000)));
         }
         if let Some(c) = self.cost_min {
-            conds.push("cost >= ?");
+            conds.push("spans.cost >= ?");
             args.push(Value::Real(c));
         }
         if let Some(c) = self.cost_max {
-            conds.push("cost <= ?");
+            conds.push("spans.cost <= ?");
             args.push(Value::Real(c));
         }
         if conds.is_empty() {
@@ -162,18 +163,48 @@ pub fn list_spans(
     offset: u64,
     total_rows: u64,
 ) -> Result<(Vec<Span>, u64), StoreError> {
-    let (w, mut args) = f.where_clause();
-    let total = if f.is_empty() {
-        total_rows
-    } else {
-        let sql = format!("SELECT COUNT(*) FROM spans {w}");
-        conn.prepare_cached(&sql)?
+    // A search drives the query from the full-text index, newest rowid first, joining spans
+    // by primary key: a common word then costs a page, not a sort of every match.
+    let fts = f.q.as_deref().and_then(fts_query);
+    let rest = TraceFilter {
+        q: None,
+        ..f.clone()
+    };
+    let (w, mut args) = rest.where_clause();
+    let count = |sql: &str, args: &[Value]| -> Result<u64, StoreError> {
+        Ok(conn
+            .prepare_cached(sql)?
             .query_row(params_from_iter(args.iter()), |r| r.get::<_, i64>(0))?
-            .max(0) as u64
+            .max(0) as u64)
+    };
+    let (from, order) = match &fts {
+        Some(q) => {
+            let w = if w.is_empty() {
+                "WHERE spans_fts MATCH ?".to_owned()
+            } else {
+                format!("{w} AND spans_fts MATCH ?")
+            };
+            args.push(Value::Text(q.clone()));
+            (
+                format!("spans_fts CROSS JOIN spans ON spans.seq = spans_fts.rowid {w}"),
+                "spans_fts.rowid DESC",
+            )
+        }
+        None => (format!("spans {w}"), "spans.seq DESC"),
+    };
+    let total = if fts.is_none() && rest.is_empty() {
+        total_rows
+    } else if fts.is_some() && rest.is_empty() {
+        count(
+            "SELECT COUNT(*) FROM spans_fts WHERE spans_fts MATCH ?",
+            &args,
+        )?
+    } else {
+        count(&format!("SELECT COUNT(*) FROM {from}"), &args)?
     };
     args.push(Value::Integer(limit.into()));
     args.push(Value::Integer(offset.min(i64::MAX as u64) as i64));
-    let sql = format!("SELECT {SPAN_COLS} FROM spans {w} ORDER BY spans.seq DESC LIMIT ? OFFSET ?");
+    let sql = format!("SELECT {SPAN_COLS} FROM {from} ORDER BY {order} LIMIT ? OFFSET ?");
     let mut st = conn.prepare_cached(&sql)?;
     let rows = st.query_map(params_from_iter(args.iter()), span_from_row)?;
     let spans = rows
@@ -282,7 +313,7 @@ pub struct TraceTree {
 /// The trace `id` names (a trace id, or a span id whose trace is wanted).
 pub fn trace_tree(conn: &Connection, id: &str) -> Result<TraceTree, StoreError> {
     let sql =
-        format!("SELECT {SPAN_COLS} FROM spans WHERE trace_id = ?1 ORDER BY start_ns, spans.seq");
+        format!("SELECT {SPAN_COLS} FROM spans WHERE spans.trace_id = ?1 ORDER BY spans.start_ns, spans.seq");
     let load = |tid: &str| -> Result<Vec<Span>, StoreError> {
         let mut st = conn.prepare_cached(&sql)?;
         let rows = st.query_map([tid], span_from_row)?;
@@ -404,12 +435,35 @@ mod tests {
     }
 
     #[test]
+    fn search_is_driven_by_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("q.db")).unwrap();
+        super::super::schema::configure(&conn).unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO spans (seq, id, trace_id, start_ns, duration_ms, span_type, name, is_error, cancelled, streamed, chunks, model)
+             VALUES (1, 'a', 't', 0, 1, 'llm', 'x', 0, 0, 0, 0, 'm1'), (2, 'b', 't', 0, 1, 'llm', 'x', 0, 0, 0, 0, 'm2');
+             INSERT INTO spans_fts (rowid, name, model, input, output) VALUES (1, 'x', 'm1', 'quick fox', ''), (2, 'x', 'm2', 'lazy dog', '');",
+        )
+        .unwrap();
+        let f = |q: &str, model: Option<&str>| TraceFilter {
+            q: Some(q.into()),
+            model: model.map(str::to_owned),
+            ..TraceFilter::default()
+        };
+        let (spans, total) = list_spans(&conn, &f("qui", None), 10, 0, 2).unwrap();
+        assert_eq!((spans.len(), total, spans[0].id.as_str()), (1, 1, "a"));
+        let (spans, total) = list_spans(&conn, &f("quick", Some("m2")), 10, 0, 2).unwrap();
+        assert_eq!((spans.len(), total), (0, 0));
+    }
+
+    #[test]
     fn empty_filter_has_no_where() {
         assert!(TraceFilter::default().is_empty());
         let f = TraceFilter {
             status: Some("error".into()),
             ..TraceFilter::default()
         };
-        assert_eq!(f.where_clause().0, "WHERE is_error = 1");
+        assert_eq!(f.where_clause().0, "WHERE spans.is_error = 1");
     }
 }

@@ -2,9 +2,9 @@
 //! one transaction, then publishes the committed spans. Also applies retention.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use llmflow_core::Span;
 use rusqlite::{params, Connection, Transaction};
@@ -47,41 +47,39 @@ impl Writer {
     pub fn run(mut self, rx: Receiver<Msg>) {
         let mut batch: Vec<Span> = Vec::with_capacity(self.cfg.batch_size);
         let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
-        loop {
-            let first = match rx.recv() {
-                Ok(m) => m,
-                Err(_) => break,
-            };
-            let mut open = self.take(first, &mut batch, &mut flushes);
-            // Gather for a short interval: one commit per tick beats one per record.
-            let deadline = Instant::now() + self.cfg.flush_interval;
-            while open && flushes.is_empty() && batch.len() < self.cfg.batch_size {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                match rx.recv_timeout(deadline - now) {
-                    Ok(m) => open = self.take(m, &mut batch, &mut flushes),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
+        let mut closing = false;
+        while !closing {
+            let Ok(first) = rx.recv() else { break };
+            let mut commit_now = !self.take(first, &mut batch, &mut flushes, &mut closing);
+            // Sleep one tick, then drain everything queued: one wake-up and one commit per
+            // tick beats waking for every record (the proxy's threads share the same cores).
+            if !commit_now && !self.cfg.flush_interval.is_zero() {
+                std::thread::sleep(self.cfg.flush_interval);
             }
-            // Drain whatever else is already queued, up to the batch size.
-            while batch.len() < self.cfg.batch_size {
-                match rx.try_recv() {
-                    Ok(m) => {
-                        self.take(m, &mut batch, &mut flushes);
-                    }
-                    Err(_) => break,
+            while !commit_now {
+                let Ok(m) = rx.try_recv() else { break };
+                commit_now = !self.take(m, &mut batch, &mut flushes, &mut closing);
+                if batch.len() >= self.cfg.batch_size {
+                    self.commit(std::mem::take(&mut batch));
                 }
             }
             if !batch.is_empty() {
                 self.commit(std::mem::take(&mut batch));
-                self.prune();
             }
+            self.prune();
             for f in flushes.drain(..) {
                 let _ = f.send(());
             }
+        }
+        // Anything that raced with the close is still written.
+        while let Ok(m) = rx.try_recv() {
+            self.take(m, &mut batch, &mut flushes, &mut closing);
+        }
+        if !batch.is_empty() {
+            self.commit(batch);
+        }
+        for f in flushes {
+            let _ = f.send(());
         }
         if let Err(e) = self
             .conn
@@ -91,8 +89,14 @@ impl Writer {
         }
     }
 
-    /// Returns false when the message asks to stop gathering.
-    fn take(&self, m: Msg, batch: &mut Vec<Span>, flushes: &mut Vec<oneshot::Sender<()>>) -> bool {
+    /// Returns false when the message asks to commit now (flush, close).
+    fn take(
+        &self,
+        m: Msg,
+        batch: &mut Vec<Span>,
+        flushes: &mut Vec<oneshot::Sender<()>>,
+        closing: &mut bool,
+    ) -> bool {
         match m {
             Msg::Span(s) => {
                 self.counters.queued.fetch_sub(1, Ordering::Relaxed);
@@ -101,6 +105,10 @@ impl Writer {
             }
             Msg::Flush(done) => {
                 flushes.push(done);
+                false
+            }
+            Msg::Close => {
+                *closing = true;
                 false
             }
         }
@@ -118,9 +126,23 @@ impl Writer {
                     self.counters
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    for (span, new_trace) in batch.into_iter().zip(new_traces) {
-                        // No receivers is fine: nobody is watching.
-                        let _ = self.events.send(Arc::new(Committed { span, new_trace }));
+                    if self.events.receiver_count() > 0 {
+                        for (span, new_trace) in batch.into_iter().zip(new_traces) {
+                            // The feed carries list rows: bodies and headers stay on disk, so a
+                            // lagging browser can never pin megabytes per span in memory.
+                            let span = Span {
+                                request_headers: Vec::new(),
+                                response_headers: Vec::new(),
+                                request_body: Default::default(),
+                                response_body: Default::default(),
+                                input: None,
+                                input_text: None,
+                                output: None,
+                                attributes: None,
+                                ..span
+                            };
+                            let _ = self.events.send(Arc::new(Committed { span, new_trace }));
+                        }
                     }
                     return;
                 }
@@ -141,10 +163,12 @@ impl Writer {
         }
     }
 
-    /// Deletes whole traces, oldest first, while there are more than `max_traces`.
+    /// Deletes whole traces, oldest first, once there are more than `max_traces` plus a slack
+    /// (1%, at least 10): deletes then come in batches, not one trace per commit.
     fn prune(&mut self) {
         let max = self.cfg.max_traces;
-        if max == 0 || self.trace_count <= max {
+        let slack = (max / 100).max(10);
+        if max == 0 || self.trace_count <= max + slack {
             return;
         }
         let excess = (self.trace_count - max).min(PRUNE_BATCH);
