@@ -2,6 +2,7 @@
 //! record every observed call becomes. No I/O, no async, no panics.
 #![forbid(unsafe_code)]
 
+pub mod otlp;
 pub mod pricing;
 pub mod providers;
 pub mod record;
@@ -9,5 +10,5 @@ pub mod redact;
 pub mod sse;
 pub mod usage;
 
-pub use record::{BodyCapture, ErrorKind, Span};
+pub use record::{BodyCapture, ErrorKind, LogRecord, MetricKind, MetricPoint, Span};
 pub use usage::Usage;

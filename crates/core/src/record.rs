@@ -124,3 +124,82 @@ impl Span {
         self.start_ns + (self.duration_ms * 1_000_000.0) as i64
     }
 }
+
+/// One OTLP log record (an event from an app or an AI coding CLI).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogRecord {
+    /// Stable id derived from the record's content, so an exporter's retry is stored once.
+    pub id: String,
+    pub time_ns: i64,
+    pub observed_ns: Option<i64>,
+    pub severity_number: Option<i32>,
+    /// As sent, else derived from the number (TRACE, DEBUG, INFO, WARN, ERROR, FATAL).
+    pub severity_text: Option<String>,
+    /// The body as text (strings as is, structured values as JSON).
+    pub body: Option<String>,
+    /// Hex, when the record belongs to a trace.
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub service_name: Option<String>,
+    /// `event.name` attribute or the record's own `event_name` field.
+    pub event_name: Option<String>,
+    pub session_id: Option<String>,
+    /// JSON object text of the record's attributes.
+    pub attributes: Option<String>,
+    /// JSON object text of the resource's attributes.
+    pub resource: Option<String>,
+}
+
+/// Kind of an OTLP metric data point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetricKind {
+    #[default]
+    Gauge,
+    Sum,
+    Histogram,
+    ExponentialHistogram,
+    Summary,
+}
+
+impl MetricKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Gauge => "gauge",
+            MetricKind::Sum => "sum",
+            MetricKind::Histogram => "histogram",
+            MetricKind::ExponentialHistogram => "exponential_histogram",
+            MetricKind::Summary => "summary",
+        }
+    }
+}
+
+/// One metric data point.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricPoint {
+    /// Stable id derived from name, attributes, resource and time, so a retry is stored once.
+    pub id: String,
+    pub time_ns: i64,
+    pub start_ns: Option<i64>,
+    pub name: String,
+    pub description: Option<String>,
+    pub unit: Option<String>,
+    pub kind: MetricKind,
+    /// `delta` or `cumulative` (sums and histograms).
+    pub temporality: Option<String>,
+    pub monotonic: Option<bool>,
+    /// Gauge and sum value.
+    pub value: Option<f64>,
+    pub count: Option<u64>,
+    pub sum: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Bucket bounds and counts (histograms), scale/offsets (exponential) or quantiles
+    /// (summaries), as JSON text.
+    pub buckets: Option<String>,
+    pub service_name: Option<String>,
+    pub session_id: Option<String>,
+    /// JSON object text of the point's attributes.
+    pub attributes: Option<String>,
+    /// JSON object text of the resource's attributes.
+    pub resource: Option<String>,
+}

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::dashboard;
+use crate::otlp;
 use crate::pricing::Pricing;
 use crate::proxy::{self, ProxyState};
 use crate::store::{Store, StoreConfig};
@@ -22,15 +23,41 @@ use crate::store::{Store, StoreConfig};
 pub struct Listeners {
     pub proxy: TcpListener,
     pub dashboard: TcpListener,
+    pub otlp_http: Option<TcpListener>,
+    pub otlp_grpc: Option<TcpListener>,
 }
 
 impl Listeners {
-    /// Binds both ports; a busy port is an error naming the setting.
+    /// Binds every port; a busy port is an error naming the setting, except the OTLP ports
+    /// at their defaults (another collector may own them): llmflow then starts without them.
     pub async fn bind(cfg: &Config) -> anyhow::Result<Self> {
         Ok(Self {
             proxy: bind(cfg.proxy_addr(), "PROXY_PORT (--proxy-port)").await?,
             dashboard: bind(cfg.dashboard_addr(), "DASHBOARD_PORT (--dashboard-port)").await?,
+            otlp_http: bind_optional(cfg, cfg.otlp_http_port, "OTLP_HTTP_PORT (--otlp-http-port)")
+                .await?,
+            otlp_grpc: bind_optional(cfg, cfg.otlp_grpc_port, "OTLP_GRPC_PORT (--otlp-grpc-port)")
+                .await?,
         })
+    }
+}
+
+async fn bind_optional(
+    cfg: &Config,
+    (port, explicit): (u16, bool),
+    setting: &str,
+) -> anyhow::Result<Option<TcpListener>> {
+    if port == 0 {
+        return Ok(None);
+    }
+    let addr = SocketAddr::new(cfg.host, port);
+    match bind(addr, setting).await {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if explicit => Err(e),
+        Err(e) => {
+            tracing::warn!("{e:#}; starting without it");
+            Ok(None)
+        }
     }
 }
 
@@ -62,6 +89,8 @@ pub async fn run(
         batch_size: config.batch_size,
         flush_interval: config.flush_interval,
         max_traces: config.max_traces,
+        max_logs: config.max_logs,
+        max_metrics: config.max_metrics,
     })?;
     let pricing = Arc::new(Pricing::load(&config.data_dir)?);
     let client = proxy::http_client(config.connect_timeout)?;
@@ -84,6 +113,12 @@ pub async fn run(
         started,
         port: proxy_port,
     }));
+    let ingest = Arc::new(otlp::Ingest {
+        store: store.clone(),
+        pricing: pricing.clone(),
+        max_bytes: config.otlp_max_bytes,
+    });
+    let otlp_app = || otlp::http_router(ingest.clone()).merge(otlp::grpc_router(ingest.clone()));
     let api_app = api::router(Arc::new(ApiState {
         config: config.clone(),
         client,
@@ -94,6 +129,7 @@ pub async fn run(
         dashboard_port,
         proxy_port,
     }))
+    .merge(otlp::http_router(ingest.clone()))
     .fallback(dashboard::serve);
 
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -109,11 +145,23 @@ pub async fn run(
     let api_fut =
         axum::serve(listeners.dashboard, api_app).with_graceful_shutdown(stopped(stop_rx.clone()));
     let api_server = tokio::spawn(async move { api_fut.await });
+    let mut otlp_servers = Vec::new();
+    let mut otlp_addrs = Vec::new();
+    for listener in [listeners.otlp_http, listeners.otlp_grpc]
+        .into_iter()
+        .flatten()
+    {
+        otlp_addrs.push(listener.local_addr()?.to_string());
+        let fut =
+            axum::serve(listener, otlp_app()).with_graceful_shutdown(stopped(stop_rx.clone()));
+        otlp_servers.push(tokio::spawn(async move { fut.await }));
+    }
 
     // Everything is up: the banner is the signal that llmflow is ready.
     tracing::info!(
-        "llmflow {} | proxy http://{proxy_addr} | dashboard http://{dashboard_addr} | data {}",
+        "llmflow {} | proxy http://{proxy_addr} | dashboard http://{dashboard_addr} | otlp {} | data {}",
         env!("CARGO_PKG_VERSION"),
+        if otlp_addrs.is_empty() { "off".to_owned() } else { otlp_addrs.join(", ") },
         config.db_path.display()
     );
     shutdown.await;
@@ -123,6 +171,9 @@ pub async fn run(
     let both = async {
         let _ = proxy_server.await;
         let _ = api_server.await;
+        for s in otlp_servers {
+            let _ = s.await;
+        }
     };
     if tokio::time::timeout(grace, both).await.is_err() {
         tracing::warn!(

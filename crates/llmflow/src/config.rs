@@ -27,6 +27,19 @@ pub struct Cli {
     #[arg(long, env = "DASHBOARD_PORT", default_value_t = 3000)]
     pub dashboard_port: u16,
 
+    /// OTLP/HTTP port (protobuf and JSON; the dashboard port takes OTLP/HTTP too). 0 turns it
+    /// off. When the default 4318 is busy (another collector), llmflow starts without it.
+    #[arg(long, env = "OTLP_HTTP_PORT")]
+    pub otlp_http_port: Option<u16>,
+
+    /// OTLP/gRPC port. 0 turns it off. When the default 4317 is busy, llmflow starts without it.
+    #[arg(long, env = "OTLP_GRPC_PORT")]
+    pub otlp_grpc_port: Option<u16>,
+
+    /// Largest OTLP request accepted, in bytes, after decompression too (413 beyond).
+    #[arg(long, env = "LLMFLOW_OTLP_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub otlp_max_bytes: usize,
+
     /// Directory for the database and the pricing cache (`~` is expanded).
     #[arg(long, env = "DATA_DIR", default_value = "~/.llmflow")]
     pub data_dir: String,
@@ -160,6 +173,10 @@ pub struct Config {
     pub host: IpAddr,
     pub proxy_port: u16,
     pub dashboard_port: u16,
+    /// (port, chosen explicitly). Port 0: off.
+    pub otlp_http_port: (u16, bool),
+    pub otlp_grpc_port: (u16, bool),
+    pub otlp_max_bytes: usize,
     pub data_dir: PathBuf,
     pub db_path: PathBuf,
     pub max_traces: u64,
@@ -215,6 +232,15 @@ impl Config {
             host: cli.host,
             proxy_port: cli.proxy_port,
             dashboard_port: cli.dashboard_port,
+            otlp_http_port: (
+                cli.otlp_http_port.unwrap_or(4318),
+                cli.otlp_http_port.is_some(),
+            ),
+            otlp_grpc_port: (
+                cli.otlp_grpc_port.unwrap_or(4317),
+                cli.otlp_grpc_port.is_some(),
+            ),
+            otlp_max_bytes: positive(cli.otlp_max_bytes, "LLMFLOW_OTLP_MAX_BYTES")?,
             data_dir,
             db_path,
             max_traces: cli.max_traces,
@@ -263,6 +289,8 @@ impl Config {
         cli.dashboard_port = 0;
         cli.providers = Vec::new();
         cli.inject_keys = false;
+        cli.otlp_http_port = Some(0);
+        cli.otlp_grpc_port = Some(0);
         let vars: Vec<(String, String)> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,7 +1,7 @@
 //! The JSON the dashboard and API clients see. Rows are never serialised straight out of SQL;
 //! every shape is defined here.
 
-use llmflow_core::{BodyCapture, Span};
+use llmflow_core::{BodyCapture, LogRecord, MetricPoint, Span};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -268,5 +268,53 @@ pub fn stats_json(s: &Stats) -> Value {
         "avg_latency": avg(s.duration_ms, s.requests),
         "avg_ttft": avg(s.ttft_ms, s.ttft_count),
         "models": s.models.iter().map(model_json).collect::<Vec<_>>(),
+    })
+}
+
+fn ms_opt(ns: Option<i64>) -> Option<i64> {
+    ns.map(ms)
+}
+
+/// A log record (`/api/logs`, `new_log`).
+pub fn log_json(l: &LogRecord) -> Value {
+    serde_json::json!({
+        "id": l.id,
+        "timestamp": ms(l.time_ns),
+        "observed_timestamp": ms_opt(l.observed_ns),
+        "severity_number": l.severity_number,
+        "severity_text": l.severity_text,
+        "body": l.body,
+        "trace_id": l.trace_id,
+        "span_id": l.span_id,
+        "service_name": l.service_name,
+        "event_name": l.event_name,
+        "session_id": l.session_id,
+        "attributes": json_text(l.attributes.as_deref()),
+        "resource": json_text(l.resource.as_deref()),
+    })
+}
+
+/// A metric data point (`/api/metrics`, `new_metric`).
+pub fn metric_json(m: &MetricPoint) -> Value {
+    serde_json::json!({
+        "id": m.id,
+        "timestamp": ms(m.time_ns),
+        "start_timestamp": ms_opt(m.start_ns),
+        "name": m.name,
+        "description": m.description,
+        "unit": m.unit,
+        "metric_type": m.kind.as_str(),
+        "temporality": m.temporality,
+        "monotonic": m.monotonic,
+        "value": m.value,
+        "count": m.count,
+        "sum": m.sum,
+        "min": m.min,
+        "max": m.max,
+        "buckets": json_text(m.buckets.as_deref()),
+        "service_name": m.service_name,
+        "session_id": m.session_id,
+        "attributes": json_text(m.attributes.as_deref()),
+        "resource": json_text(m.resource.as_deref()),
     })
 }

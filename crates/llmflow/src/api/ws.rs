@@ -12,9 +12,9 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 
-use super::types::{stats_json, TraceJson};
+use super::types::{log_json, metric_json, stats_json, TraceJson};
 use super::ApiState;
-use crate::store::{self, Committed, Store};
+use crate::store::{self, Event, Store};
 
 const STATS_EVERY: Duration = Duration::from_secs(1);
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -74,13 +74,31 @@ pub async fn upgrade(State(st): State<Arc<ApiState>>, ws: WebSocketUpgrade) -> R
         .on_upgrade(move |socket| serve(socket, st))
 }
 
-fn span_message(c: &Committed) -> Vec<String> {
-    let row = serde_json::to_value(TraceJson::new(&c.span)).unwrap_or(Value::Null);
-    let mut out = vec![json!({ "type": "new_span", "payload": row }).to_string()];
-    if c.span.parent_id.is_none() {
-        out.push(json!({ "type": "new_trace", "payload": row }).to_string());
+fn event_messages(e: &Event) -> Vec<String> {
+    match e {
+        Event::Span { span, .. } => {
+            let row = serde_json::to_value(TraceJson::new(span)).unwrap_or(Value::Null);
+            let mut out = vec![json!({ "type": "new_span", "payload": row }).to_string()];
+            if span.parent_id.is_none() {
+                out.push(json!({ "type": "new_trace", "payload": row }).to_string());
+            }
+            out
+        }
+        Event::Log(log) => {
+            let row = log_json(log);
+            let mut out = vec![json!({ "type": "new_log", "payload": row }).to_string()];
+            if let Some(trace_id) = &log.trace_id {
+                out.push(
+                    json!({ "type": "trace_log_added", "payload": { "trace_id": trace_id, "log": row } })
+                        .to_string(),
+                );
+            }
+            out
+        }
+        Event::Metric(m) => {
+            vec![json!({ "type": "new_metric", "payload": metric_json(m) }).to_string()]
+        }
     }
-    out
 }
 
 async fn serve(mut socket: WebSocket, st: Arc<ApiState>) {
@@ -102,7 +120,7 @@ async fn serve(mut socket: WebSocket, st: Arc<ApiState>) {
         tokio::select! {
             ev = events.recv() => match ev {
                 Ok(c) => {
-                    for m in span_message(&c) {
+                    for m in event_messages(&c) {
                         if !send(&mut socket, m).await {
                             ok = false;
                             break;

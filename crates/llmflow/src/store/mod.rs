@@ -16,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
-use llmflow_core::Span;
+use llmflow_core::{LogRecord, MetricPoint, Span};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{broadcast, oneshot};
 
@@ -33,14 +33,29 @@ pub struct StoreConfig {
     pub batch_size: usize,
     pub flush_interval: Duration,
     pub max_traces: u64,
+    pub max_logs: u64,
+    pub max_metrics: u64,
 }
 
-/// A committed span, as published to the live feed.
+/// A committed record, as published to the live feed (spans without bodies or headers).
 #[derive(Debug)]
-pub struct Committed {
-    pub span: Span,
-    /// Its trace had no span before this one.
-    pub new_trace: bool,
+pub enum Event {
+    Span {
+        span: Span,
+        /// Its trace had no span before this one.
+        new_trace: bool,
+    },
+    Log(LogRecord),
+    Metric(MetricPoint),
+}
+
+/// Records from one OTLP request: written in one transaction, then acknowledged.
+pub struct OtlpBatch {
+    pub spans: Vec<Span>,
+    pub logs: Vec<LogRecord>,
+    pub metrics: Vec<MetricPoint>,
+    /// `true` once committed, `false` if the write failed.
+    pub ack: oneshot::Sender<bool>,
 }
 
 /// Counters shown in `/api/health`.
@@ -53,10 +68,13 @@ pub struct StoreCounters {
     pub pruned_traces: AtomicU64,
     /// Rows in `spans` now (kept by the writer, so unfiltered totals need no scan).
     pub span_rows: AtomicU64,
+    /// OTLP requests answered "retry later" because the queue was full (nothing was lost).
+    pub refused: AtomicU64,
 }
 
 pub(crate) enum Msg {
     Span(Box<Span>),
+    Otlp(Box<OtlpBatch>),
     Flush(oneshot::Sender<()>),
     /// Write everything queued before this, then stop.
     Close,
@@ -78,7 +96,7 @@ pub struct Store {
     capacity: usize,
     counters: Arc<StoreCounters>,
     readers: Arc<Readers>,
-    events: broadcast::Sender<Arc<Committed>>,
+    events: broadcast::Sender<Arc<Event>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
 }
@@ -163,7 +181,36 @@ impl Store {
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Committed>> {
+    /// Queues an OTLP request's records; the returned receiver says when they are committed.
+    /// `None` when the queue is full: the exporter should retry later.
+    pub fn submit_batch(
+        &self,
+        spans: Vec<Span>,
+        logs: Vec<LogRecord>,
+        metrics: Vec<MetricPoint>,
+    ) -> Option<oneshot::Receiver<bool>> {
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let (ack, done) = oneshot::channel();
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        let batch = OtlpBatch {
+            spans,
+            logs,
+            metrics,
+            ack,
+        };
+        match self.tx.try_send(Msg::Otlp(Box::new(batch))) {
+            Ok(()) => Some(done),
+            Err(_) => {
+                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()
     }
 

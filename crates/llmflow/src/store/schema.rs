@@ -114,10 +114,12 @@ const MIGRATIONS: &[&str] = &[
         span_id TEXT,
         service_name TEXT,
         event_name TEXT,
+        session_id TEXT,
         attributes TEXT,
         resource TEXT
     );
     CREATE INDEX logs_time ON logs(time_ns);
+    CREATE INDEX logs_session ON logs(session_id) WHERE session_id IS NOT NULL;
     CREATE INDEX logs_trace ON logs(trace_id) WHERE trace_id IS NOT NULL;
 
     CREATE TABLE metrics (
@@ -138,6 +140,7 @@ const MIGRATIONS: &[&str] = &[
         max REAL,
         buckets TEXT,
         service_name TEXT,
+        session_id TEXT,
         attributes TEXT,
         resource TEXT
     );

@@ -6,23 +6,44 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
-use llmflow_core::Span;
+use llmflow_core::{LogRecord, MetricPoint, Span};
 use rusqlite::{params, Connection, Transaction};
 use tokio::sync::{broadcast, oneshot};
 
-use super::{Committed, Msg, StoreConfig, StoreCounters};
+use super::{Event, Msg, OtlpBatch, StoreConfig, StoreCounters};
 
 /// Nanoseconds in an hour: the rollup bucket.
 const HOUR_NS: i64 = 3_600_000_000_000;
 /// Most traces deleted per retention transaction, so one pass never holds the lock for long.
 const PRUNE_BATCH: u64 = 2_000;
 
+/// Records gathered for one transaction, and the acknowledgements waiting on it.
+#[derive(Default)]
+pub(super) struct Pending {
+    spans: Vec<Span>,
+    logs: Vec<LogRecord>,
+    metrics: Vec<MetricPoint>,
+    acks: Vec<oneshot::Sender<bool>>,
+}
+
+impl Pending {
+    fn len(&self) -> usize {
+        self.spans.len() + self.logs.len() + self.metrics.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0 && self.acks.is_empty()
+    }
+}
+
 pub(super) struct Writer {
     conn: Connection,
     cfg: StoreConfig,
     counters: Arc<StoreCounters>,
-    events: broadcast::Sender<Arc<Committed>>,
+    events: broadcast::Sender<Arc<Event>>,
     trace_count: u64,
+    log_count: u64,
+    metric_count: u64,
 }
 
 impl Writer {
@@ -30,22 +51,26 @@ impl Writer {
         conn: Connection,
         cfg: StoreConfig,
         counters: Arc<StoreCounters>,
-        events: broadcast::Sender<Arc<Committed>>,
+        events: broadcast::Sender<Arc<Event>>,
     ) -> rusqlite::Result<Self> {
         let trace_count: u64 = conn.query_row("SELECT COUNT(*) FROM traces", [], |r| r.get(0))?;
         let span_rows: u64 = conn.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
         counters.span_rows.store(span_rows, Ordering::Relaxed);
+        let log_count: u64 = conn.query_row("SELECT COUNT(*) FROM logs", [], |r| r.get(0))?;
+        let metric_count: u64 = conn.query_row("SELECT COUNT(*) FROM metrics", [], |r| r.get(0))?;
         Ok(Self {
             conn,
             cfg,
             counters,
             events,
             trace_count,
+            log_count,
+            metric_count,
         })
     }
 
     pub fn run(mut self, rx: Receiver<Msg>) {
-        let mut batch: Vec<Span> = Vec::with_capacity(self.cfg.batch_size);
+        let mut batch = Pending::default();
         let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
         let mut closing = false;
         while !closing {
@@ -93,14 +118,28 @@ impl Writer {
     fn take(
         &self,
         m: Msg,
-        batch: &mut Vec<Span>,
+        batch: &mut Pending,
         flushes: &mut Vec<oneshot::Sender<()>>,
         closing: &mut bool,
     ) -> bool {
         match m {
             Msg::Span(s) => {
                 self.counters.queued.fetch_sub(1, Ordering::Relaxed);
-                batch.push(*s);
+                batch.spans.push(*s);
+                true
+            }
+            Msg::Otlp(b) => {
+                self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+                let OtlpBatch {
+                    spans,
+                    logs,
+                    metrics,
+                    ack,
+                } = *b;
+                batch.spans.extend(spans);
+                batch.logs.extend(logs);
+                batch.metrics.extend(metrics);
+                batch.acks.push(ack);
                 true
             }
             Msg::Flush(done) => {
@@ -114,20 +153,32 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, batch: Vec<Span>) {
+    fn commit(&mut self, batch: Pending) {
         let mut attempt = 0;
         loop {
             match write_batch(&mut self.conn, &batch) {
-                Ok((new_traces, inserted)) => {
-                    self.trace_count += new_traces.iter().filter(|n| **n).count() as u64;
+                Ok(done) => {
+                    self.trace_count += done.new_traces.iter().filter(|n| **n).count() as u64;
+                    self.log_count += done.logs;
+                    self.metric_count += done.metrics;
                     self.counters
                         .span_rows
-                        .fetch_add(inserted, Ordering::Relaxed);
+                        .fetch_add(done.spans, Ordering::Relaxed);
                     self.counters
                         .written
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    let Pending {
+                        spans,
+                        logs,
+                        metrics,
+                        acks,
+                    } = batch;
+                    // Acknowledged only now: a 200 to an exporter means committed.
+                    for ack in acks {
+                        let _ = ack.send(true);
+                    }
                     if self.events.receiver_count() > 0 {
-                        for (span, new_trace) in batch.into_iter().zip(new_traces) {
+                        for (span, new_trace) in spans.into_iter().zip(done.new_traces) {
                             // The feed carries list rows: bodies and headers stay on disk, so a
                             // lagging browser can never pin megabytes per span in memory.
                             let span = Span {
@@ -141,7 +192,13 @@ impl Writer {
                                 attributes: None,
                                 ..span
                             };
-                            let _ = self.events.send(Arc::new(Committed { span, new_trace }));
+                            let _ = self.events.send(Arc::new(Event::Span { span, new_trace }));
+                        }
+                        for log in logs {
+                            let _ = self.events.send(Arc::new(Event::Log(log)));
+                        }
+                        for point in metrics {
+                            let _ = self.events.send(Arc::new(Event::Metric(point)));
                         }
                     }
                     return;
@@ -157,6 +214,9 @@ impl Writer {
                         .dropped
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
                     tracing::error!(error = %e, records = batch.len(), "write failed: records dropped");
+                    for ack in batch.acks {
+                        let _ = ack.send(false);
+                    }
                     return;
                 }
             }
@@ -166,6 +226,21 @@ impl Writer {
     /// Deletes whole traces, oldest first, once there are more than `max_traces` plus a slack
     /// (1%, at least 10): deletes then come in batches, not one trace per commit.
     fn prune(&mut self) {
+        for (table, max, count) in [
+            ("logs", self.cfg.max_logs, &mut self.log_count),
+            ("metrics", self.cfg.max_metrics, &mut self.metric_count),
+        ] {
+            let slack = (max / 100).max(10);
+            if max > 0 && *count > max + slack {
+                let sql = format!(
+                    "DELETE FROM {table} WHERE seq IN (SELECT seq FROM {table} ORDER BY seq LIMIT ?1)"
+                );
+                match self.conn.execute(&sql, [opt_u64(Some(*count - max))]) {
+                    Ok(n) => *count = count.saturating_sub(n as u64),
+                    Err(e) => tracing::warn!(error = %e, table, "retention pass failed"),
+                }
+            }
+        }
         let max = self.cfg.max_traces;
         let slack = (max / 100).max(10);
         if max == 0 || self.trace_count <= max + slack {
@@ -187,19 +262,91 @@ fn opt_u64(v: Option<u64>) -> Option<i64> {
     v.map(|x| i64::try_from(x).unwrap_or(i64::MAX))
 }
 
-/// Writes a batch in one transaction; returns, per span, whether it opened a new trace.
-/// Also returns how many rows were inserted (duplicates are skipped).
-fn write_batch(conn: &mut Connection, batch: &[Span]) -> rusqlite::Result<(Vec<bool>, u64)> {
+/// What one transaction wrote.
+struct Written {
+    /// Per span: it opened a new trace.
+    new_traces: Vec<bool>,
+    /// Rows inserted (duplicates are skipped).
+    spans: u64,
+    logs: u64,
+    metrics: u64,
+}
+
+/// Writes a batch in one transaction.
+fn write_batch(conn: &mut Connection, batch: &Pending) -> rusqlite::Result<Written> {
     let tx = conn.transaction()?;
-    let mut new_traces = Vec::with_capacity(batch.len());
-    let mut inserted = 0;
-    for s in batch {
+    let mut done = Written {
+        new_traces: Vec::with_capacity(batch.spans.len()),
+        spans: 0,
+        logs: 0,
+        metrics: 0,
+    };
+    for s in &batch.spans {
         let (ins, new_trace) = insert_span(&tx, s)?;
-        inserted += u64::from(ins);
-        new_traces.push(new_trace);
+        done.spans += u64::from(ins);
+        done.new_traces.push(new_trace);
+    }
+    for l in &batch.logs {
+        done.logs += insert_log(&tx, l)? as u64;
+    }
+    for m in &batch.metrics {
+        done.metrics += insert_metric(&tx, m)? as u64;
     }
     tx.commit()?;
-    Ok((new_traces, inserted))
+    Ok(done)
+}
+
+fn insert_log(tx: &Transaction, l: &LogRecord) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO logs (id, time_ns, observed_ns, severity_number, severity_text,
+            body, trace_id, span_id, service_name, event_name, session_id, attributes, resource)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        l.id,
+        l.time_ns,
+        l.observed_ns,
+        l.severity_number,
+        l.severity_text,
+        l.body,
+        l.trace_id,
+        l.span_id,
+        l.service_name,
+        l.event_name,
+        l.session_id,
+        l.attributes,
+        l.resource,
+    ])
+}
+
+fn insert_metric(tx: &Transaction, m: &MetricPoint) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO metrics (id, time_ns, start_ns, name, description, unit, kind,
+            temporality, monotonic, value, count, sum, min, max, buckets, service_name,
+            session_id, attributes, resource)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+    )?
+    .execute(params![
+        m.id,
+        m.time_ns,
+        m.start_ns,
+        m.name,
+        m.description,
+        m.unit,
+        m.kind.as_str(),
+        m.temporality,
+        m.monotonic,
+        m.value,
+        opt_u64(m.count),
+        m.sum,
+        m.min,
+        m.max,
+        m.buckets,
+        m.service_name,
+        m.session_id,
+        m.attributes,
+        m.resource,
+    ])
 }
 
 /// Returns (inserted, opened a new trace).

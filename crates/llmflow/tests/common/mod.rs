@@ -347,6 +347,8 @@ pub async fn start_mock() -> Mock {
 pub struct Harness {
     pub proxy: String,
     pub api: String,
+    pub otlp_http: String,
+    pub otlp_grpc: String,
     pub dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -409,11 +411,20 @@ impl Harness {
         tweak(&mut config);
         let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let dashboard = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let otlp_http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let otlp_grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
         let api_url = format!("http://{}", dashboard.local_addr().unwrap());
+        let otlp_http_url = format!("http://{}", otlp_http.local_addr().unwrap());
+        let otlp_grpc_url = format!("http://{}", otlp_grpc.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app::run(
-            Listeners { proxy, dashboard },
+            Listeners {
+                proxy,
+                dashboard,
+                otlp_http: Some(otlp_http),
+                otlp_grpc: Some(otlp_grpc),
+            },
             config,
             async move {
                 let _ = stopped.await;
@@ -422,6 +433,8 @@ impl Harness {
         Harness {
             proxy: proxy_url,
             api: api_url,
+            otlp_http: otlp_http_url,
+            otlp_grpc: otlp_grpc_url,
             dir,
             stop: Some(stop),
             task: Some(task),
