@@ -31,6 +31,8 @@ fn open(dir: &std::path::Path, batch_size: usize, flush_ms: u64) -> Arc<Store> {
         batch_size,
         flush_interval: Duration::from_millis(flush_ms),
         max_traces: 0,
+        max_logs: 0,
+        max_metrics: 0,
     })
     .expect("open store")
 }

@@ -44,6 +44,8 @@ fn main() {
         batch_size: batch,
         flush_interval: Duration::from_millis(50),
         max_traces: 0,
+        max_logs: 0,
+        max_metrics: 0,
     })
     .expect("open store");
     let counters = store.counters();
