@@ -16,12 +16,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("LLMFLOW_BIN", os.path.join(ROOT, "target", "debug", "llmflow"))
 
 
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class Llmflow:
     def __init__(self, upstream_url: str):
+        self.otlp_http_port, self.otlp_grpc_port = free_port(), free_port()
+        self.otlp_http = f"http://127.0.0.1:{self.otlp_http_port}"
         self.data_dir = tempfile.mkdtemp(prefix="llmflow-e2e-")
         env = dict(os.environ)
         for k in list(env):
-            if k.startswith(("LLMFLOW_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "HELICONE_")) or k in ("PROXY_PORT", "DASHBOARD_PORT", "DB_PATH", "DATA_DIR"):
+            if k.startswith(("LLMFLOW_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "HELICONE_", "OTEL_", "OTLP_")) or k in ("PROXY_PORT", "DASHBOARD_PORT", "DB_PATH", "DATA_DIR"):
                 del env[k]
         env.update({
             "LLMFLOW_OPENAI_BASE_URL": upstream_url,
@@ -31,7 +40,8 @@ class Llmflow:
             "NO_COLOR": "1",
         })
         self.proc = subprocess.Popen(
-            [BIN, "--proxy-port", "0", "--dashboard-port", "0", "--data-dir", self.data_dir],
+            [BIN, "--proxy-port", "0", "--dashboard-port", "0", "--data-dir", self.data_dir,
+             "--otlp-http-port", str(self.otlp_http_port), "--otlp-grpc-port", str(self.otlp_grpc_port)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, cwd=self.data_dir,
         )
         self.proxy = self.api = None

@@ -298,9 +298,10 @@ fn write_batch(conn: &mut Connection, batch: &Pending) -> rusqlite::Result<Writt
 
 fn insert_log(tx: &Transaction, l: &LogRecord) -> rusqlite::Result<usize> {
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO logs (id, time_ns, observed_ns, severity_number, severity_text,
+        "INSERT INTO logs (id, time_ns, observed_ns, severity_number, severity_text,
             body, trace_id, span_id, service_name, event_name, session_id, attributes, resource)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (id) DO NOTHING",
     )?
     .execute(params![
         l.id,
@@ -321,10 +322,11 @@ fn insert_log(tx: &Transaction, l: &LogRecord) -> rusqlite::Result<usize> {
 
 fn insert_metric(tx: &Transaction, m: &MetricPoint) -> rusqlite::Result<usize> {
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO metrics (id, time_ns, start_ns, name, description, unit, kind,
+        "INSERT INTO metrics (id, time_ns, start_ns, name, description, unit, kind,
             temporality, monotonic, value, count, sum, min, max, buckets, service_name,
             session_id, attributes, resource)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+         ON CONFLICT (id) DO NOTHING",
     )?
     .execute(params![
         m.id,
@@ -355,13 +357,14 @@ fn insert_span(tx: &Transaction, s: &Span) -> rusqlite::Result<(bool, bool)> {
     let tags = (!s.tags.is_empty()).then(|| s.tags.join(","));
     let inserted = tx
         .prepare_cached(
-            "INSERT OR IGNORE INTO spans (id, trace_id, parent_id, start_ns, duration_ms, ttft_ms,
+            "INSERT INTO spans (id, trace_id, parent_id, start_ns, duration_ms, ttft_ms,
                 span_type, name, provider, model, status, is_error, error_kind, error, cancelled,
                 input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
                 reasoning_tokens, total_tokens, cost, streamed, chunks, method, path, tags,
                 service_name, session_id, conversation_id, user_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)",
+                ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
+             ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
             s.id,
