@@ -180,6 +180,113 @@ fn bench_pricing(c: &mut Criterion) {
 
 /// Short windows keep a full run near a minute on 2 cores; pass `--measurement-time` to
 /// lengthen them.
+fn wire_fixture(wire: &str, name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(wire)
+        .join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Usage extraction per wire format, streamed (decode + parse) and whole bodies, and the
+/// cost of translating a native stream into OpenAI chunks on top of it.
+fn bench_providers(c: &mut Criterion) {
+    use llmflow_core::providers::Provider;
+    let cases: &[(Provider, &str, &str, Operation)] = &[
+        (
+            Provider::OpenAi,
+            "openai",
+            "chat_stream.sse",
+            Operation::Chat,
+        ),
+        (
+            Provider::Anthropic,
+            "anthropic",
+            "messages_stream.sse",
+            Operation::Messages,
+        ),
+        (
+            Provider::Gemini,
+            "gemini",
+            "stream.sse",
+            Operation::GenerateContent,
+        ),
+        (Provider::Cohere, "cohere", "stream.sse", Operation::Chat),
+        (Provider::OpenAi, "openai", "chat.json", Operation::Chat),
+        (
+            Provider::Anthropic,
+            "anthropic",
+            "messages.json",
+            Operation::Messages,
+        ),
+        (
+            Provider::Gemini,
+            "gemini",
+            "generate.json",
+            Operation::GenerateContent,
+        ),
+        (Provider::Cohere, "cohere", "chat.json", Operation::Chat),
+        (
+            Provider::Ollama,
+            "ollama",
+            "chat_stream.ndjson",
+            Operation::Chat,
+        ),
+    ];
+    let mut g = c.benchmark_group("provider_usage");
+    for (p, wire, name, op) in cases {
+        let bytes = wire_fixture(wire, name);
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        let sse = name.ends_with(".sse");
+        g.bench_function(format!("{wire}/{name}"), |b| {
+            b.iter(|| {
+                let mut parser = p.response_parser(*op, TEXT_CAP);
+                if sse {
+                    for ev in decode_all(black_box(&bytes)) {
+                        parser.event(&ev);
+                    }
+                } else {
+                    parser.body(black_box(&bytes));
+                }
+                black_box(parser.finish())
+            })
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("stream_translate");
+    for (p, wire, name) in [
+        (Provider::Anthropic, "anthropic", "messages_stream.sse"),
+        (Provider::Gemini, "gemini", "stream.sse"),
+        (Provider::Cohere, "cohere", "stream.sse"),
+    ] {
+        let bytes = wire_fixture(wire, name);
+        let events = decode_all(&bytes);
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        // Native: parse only (what a passthrough stream costs); translated: parse + translate.
+        g.bench_function(format!("{wire}/native_parse"), |b| {
+            b.iter(|| {
+                let mut parser = p.response_parser(Operation::Chat, TEXT_CAP);
+                events.iter().for_each(|e| parser.event(e));
+                black_box(parser.finish())
+            })
+        });
+        g.bench_function(format!("{wire}/parse_and_translate"), |b| {
+            b.iter(|| {
+                let mut parser = p.response_parser(Operation::Chat, TEXT_CAP);
+                let mut t = p.stream_translator("m", true, 0).unwrap();
+                let mut out = Vec::with_capacity(4096);
+                for e in &events {
+                    parser.event(e);
+                    t.event(e, &mut out);
+                }
+                t.finish(&mut out);
+                black_box((parser.finish(), out))
+            })
+        });
+    }
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -189,6 +296,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_sse, bench_usage, bench_pricing
+    targets = bench_sse, bench_usage, bench_pricing, bench_providers
 }
 criterion_main!(benches);
