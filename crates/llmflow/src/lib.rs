@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod dashboard;
+pub mod logging;
 pub mod otlp;
 pub mod pricing;
 pub mod proxy;

@@ -23,9 +23,7 @@ fn main() -> ExitCode {
     };
     // Log lines are written by a background thread: a slow terminal or pipe never slows a
     // proxied call (lines are dropped, not waited for, if it falls far behind).
-    let (writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(4096)
-        .finish(std::io::stdout());
+    let (writer, _log_guard) = llmflow::logging::BatchedStdout::start();
     tracing_subscriber::fmt()
         .with_writer(writer)
         .with_env_filter(
