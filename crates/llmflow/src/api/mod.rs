@@ -1,5 +1,6 @@
 //! The dashboard port's JSON API and WebSocket feed.
 
+pub mod otel;
 pub mod types;
 pub mod ws;
 
@@ -83,6 +84,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/traces/{id}/tree", get(trace_tree))
         .route("/api/spans", post(create_span))
         .route("/ws", get(ws::upgrade))
+        .merge(otel::routes())
         .with_state(state)
 }
 
@@ -234,8 +236,18 @@ async fn trace_detail(
     State(st): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let d = st.store.read(move |c| store::span_detail(c, &id)).await?;
-    Ok(Json(types::detail(&d.span)))
+    let (d, logs) = st
+        .store
+        .read(move |c| {
+            let d = store::span_detail(c, &id)?;
+            let log_id = store::otel_query::source_log_id(&d.span);
+            let logs = store::otel_query::trace_logs(c, &d.span.trace_id, log_id.as_deref())?;
+            Ok((d, logs))
+        })
+        .await?;
+    let mut v = types::detail(&d.span);
+    v["logs"] = types::logs_json(&logs);
+    Ok(Json(v))
 }
 
 async fn trace_tree(

@@ -318,3 +318,361 @@ pub fn metric_json(m: &MetricPoint) -> Value {
         "resource": json_text(m.resource.as_deref()),
     })
 }
+
+// ---------------------------------------------------------------- logs, metrics, sessions,
+// timeline and usage analytics (`api::otel`)
+
+use crate::store::otel_query::{
+    self as oq, Facet, LogFacets, MetricFacets, MetricSummary, SessionDetail, SessionSummary,
+    TimelineItem, TokenRow, UsageGroup, UsageTotals,
+};
+use llmflow_core::MetricKind;
+
+pub fn logs_json(logs: &[LogRecord]) -> Value {
+    Value::Array(logs.iter().map(log_json).collect())
+}
+
+fn facets_json(f: &[Facet]) -> Value {
+    f.iter()
+        .map(|f| serde_json::json!({ "value": f.value, "count": f.count }))
+        .collect()
+}
+
+/// `GET /api/logs/filters`.
+pub fn log_facets_json(f: &LogFacets) -> Value {
+    serde_json::json!({
+        "services": facets_json(&f.services),
+        "event_names": facets_json(&f.event_names),
+        "severities": facets_json(&f.severities),
+    })
+}
+
+/// `GET /api/metrics/filters`.
+pub fn metric_facets_json(f: &MetricFacets) -> Value {
+    let names: Vec<Value> = f
+        .names
+        .iter()
+        .map(|(name, unit, kind, count)| {
+            serde_json::json!({ "name": name, "unit": unit, "metric_type": kind, "count": count })
+        })
+        .collect();
+    serde_json::json!({
+        "names": names,
+        "services": facets_json(&f.services),
+        "metric_types": facets_json(&f.metric_types),
+    })
+}
+
+/// One metric of `/api/metrics/summary`. `total` is what a sum counted in the window
+/// (cumulative series never added point by point); gauges have `latest_value`, `min`, `max`,
+/// `avg`; histograms and summaries `count`, `sum` (and `min`, `max`, `avg` = sum / count).
+pub fn metric_summary_json(m: &MetricSummary) -> Value {
+    let gauge_like = !matches!(m.kind, MetricKind::Sum);
+    let only = |v: Option<f64>| if gauge_like { v } else { None };
+    serde_json::json!({
+        "name": m.name,
+        "unit": m.unit,
+        "description": m.description,
+        "metric_type": m.kind.as_str(),
+        "temporality": m.temporality,
+        "monotonic": m.monotonic,
+        "points": m.points,
+        "series": m.series,
+        "first_timestamp": ms(m.first_ns),
+        "last_timestamp": ms(m.last_ns),
+        "latest_value": m.latest_value,
+        "total": m.total,
+        "count": m.count,
+        "sum": m.sum,
+        "min": only(m.min),
+        "max": only(m.max),
+        "avg": only(m.avg),
+    })
+}
+
+/// A token type as the CLIs and GenAI send it, in one vocabulary: `input`, `output`,
+/// `cache_read`, `cache_creation`, `reasoning`, `tool` (others as sent).
+fn token_kind(raw: Option<&str>) -> String {
+    match raw.unwrap_or("unknown") {
+        "input" | "prompt" => "input",
+        "output" | "completion" => "output",
+        "cacheRead" | "cache_read" | "cache" | "cached" => "cache_read",
+        "cacheCreation" | "cache_creation" | "cache_write" => "cache_creation",
+        "thought" | "thoughts" | "reasoning" => "reasoning",
+        "tool" => "tool",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// `GET /api/metrics/tokens`: totals by token type, by model and by tool, and the rows they
+/// come from.
+pub fn token_metrics_json(rows: &[TokenRow]) -> Value {
+    let mut by_type: Map<String, Value> = Map::new();
+    let mut by_model: Vec<(Option<&str>, Map<String, Value>)> = Vec::new();
+    let mut by_tool: Vec<(Option<&str>, Map<String, Value>)> = Vec::new();
+    let add = |m: &mut Map<String, Value>, k: &str, v: f64| {
+        let prev = m.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+        m.insert(k.to_owned(), Value::from(prev + v));
+    };
+    let mut total = 0.0;
+    for r in rows {
+        let kind = token_kind(r.token_type.as_deref());
+        total += r.tokens;
+        add(&mut by_type, &kind, r.tokens);
+        for (list, key) in [
+            (&mut by_model, r.model.as_deref()),
+            (&mut by_tool, r.tool.as_deref()),
+        ] {
+            let i = match list.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    list.push((key, Map::new()));
+                    list.len() - 1
+                }
+            };
+            add(&mut list[i].1, &kind, r.tokens);
+            add(&mut list[i].1, "total", r.tokens);
+        }
+    }
+    let keyed = |name: &str, list: Vec<(Option<&str>, Map<String, Value>)>| {
+        let mut out: Vec<Value> = list
+            .into_iter()
+            .map(|(k, mut m)| {
+                m.insert(
+                    name.to_owned(),
+                    k.map_or(Value::Null, |k| Value::String(k.into())),
+                );
+                Value::Object(m)
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            let t = |v: &Value| v["total"].as_f64().unwrap_or(0.0);
+            t(b).total_cmp(&t(a))
+        });
+        out
+    };
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "metric": r.metric,
+                "tool": r.tool,
+                "type": token_kind(r.token_type.as_deref()),
+                "raw_type": r.token_type,
+                "model": r.model,
+                "tokens": r.tokens,
+                "points": r.points,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "total": total,
+        "by_type": by_type,
+        "by_model": keyed("model", by_model),
+        "by_tool": keyed("tool", by_tool),
+        "rows": rows,
+    })
+}
+
+/// Token and cost fields shared by sessions, models and analytics rows.
+pub fn usage_fields(t: &UsageTotals) -> Map<String, Value> {
+    let u = &t.usage;
+    let Value::Object(m) = serde_json::json!({
+        "requests": t.requests,
+        "errors": t.errors,
+        "prompt_tokens": u.input,
+        "completion_tokens": u.output,
+        "total_tokens": u.total(),
+        "cache_read_tokens": u.cache_read,
+        "cache_write_tokens": u.cache_write,
+        "reasoning_tokens": u.reasoning,
+        "cost": t.cost,
+        "unpriced_requests": t.unpriced,
+    }) else {
+        return Map::new();
+    };
+    m
+}
+
+/// A session in `/api/sessions`.
+pub fn session_json(s: &SessionSummary) -> Value {
+    let mut m = usage_fields(&s.totals);
+    m.remove("requests");
+    let extra = serde_json::json!({
+        "session_id": s.session_id,
+        "first_seen": ms(s.first_ns),
+        "last_seen": ms(s.last_ns),
+        "trace_count": s.trace_count,
+        "span_count": s.span_count,
+        "log_count": s.log_count,
+        "total_cost": s.totals.cost,
+        "total_tokens": s.totals.usage.total(),
+        "agent_name": s.agent_name,
+        "service_name": s.service_name,
+        "tool": s.tool,
+    });
+    if let Value::Object(e) = extra {
+        m.extend(e);
+    }
+    Value::Object(m)
+}
+
+/// `GET /api/sessions/:id`: the summary with per-model usage and tools used, its spans
+/// (newest first) and its logs (oldest first).
+pub fn session_detail_json(d: &SessionDetail) -> Value {
+    let mut session = session_json(&d.summary);
+    let models: Vec<Value> = d
+        .models
+        .iter()
+        .map(|m| {
+            let mut v = usage_fields(&m.totals);
+            v.insert("provider".into(), serde_json::json!(m.provider));
+            v.insert("model".into(), serde_json::json!(m.model));
+            Value::Object(v)
+        })
+        .collect();
+    let tools: Vec<Value> = d
+        .tools
+        .iter()
+        .map(|t| serde_json::json!({ "name": t.value, "count": t.count }))
+        .collect();
+    if let Value::Object(m) = &mut session {
+        m.insert("models".into(), Value::Array(models));
+        m.insert("tools".into(), Value::Array(tools));
+    }
+    let traces: Vec<TraceJson> = d.spans.iter().map(TraceJson::new).collect();
+    serde_json::json!({
+        "session": session,
+        "traces": traces,
+        "logs": logs_json(&d.logs),
+    })
+}
+
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// A timeline entry: the record's own JSON (as in its list) plus `type`, `title`, `tool`.
+pub fn timeline_item_json(item: &TimelineItem) -> Value {
+    let (kind, title, tool, mut v) = match item {
+        TimelineItem::Span(s) => {
+            let title = match (&s.model, s.name.contains(s.model.as_deref().unwrap_or(""))) {
+                (Some(m), false) => format!("{} {m}", s.name),
+                _ => s.name.clone(),
+            };
+            (
+                "trace",
+                title,
+                oq::tool_name(s.service_name.as_deref(), s.method.is_some()),
+                serde_json::to_value(TraceJson::new(s)).unwrap_or(Value::Null),
+            )
+        }
+        TimelineItem::Log(l) => {
+            let title = l
+                .event_name
+                .clone()
+                .or_else(|| l.body.as_deref().map(|b| clip(b, 120)))
+                .unwrap_or_else(|| "log".into());
+            (
+                "log",
+                title,
+                oq::tool_name(l.service_name.as_deref(), false),
+                log_json(l),
+            )
+        }
+        TimelineItem::Metric(m) => {
+            let shown = match (m.value, m.count, m.sum) {
+                (Some(v), _, _) => format!("{} = {}", m.name, number(v)),
+                (None, Some(c), Some(s)) => {
+                    format!("{} count={c} sum={}", m.name, number(s))
+                }
+                _ => m.name.clone(),
+            };
+            (
+                "metric",
+                shown,
+                oq::tool_name(m.service_name.as_deref(), false),
+                metric_json(m),
+            )
+        }
+    };
+    if let Value::Object(o) = &mut v {
+        o.insert("type".into(), Value::String(kind.into()));
+        o.insert("title".into(), Value::String(title));
+        o.insert("tool".into(), serde_json::json!(tool));
+    }
+    v
+}
+
+/// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01.
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `2025-01-31` (UTC).
+pub fn utc_date(unix_s: i64) -> String {
+    let (y, m, d) = civil_date(unix_s.div_euclid(oq::DAY_S));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// A usage row: its key fields (bucket `timestamp` and `date`, `provider`/`model`, `tool`,
+/// as grouped) and the usage fields. Hour buckets also carry `hour` (`2025-01-31T13:00Z`).
+pub fn usage_group_json(g: &UsageGroup, width_s: i64) -> Value {
+    let mut m = Map::new();
+    if let Some(b) = g.bucket_s {
+        m.insert("timestamp".into(), Value::from(b.saturating_mul(1000)));
+        m.insert("date".into(), Value::String(utc_date(b)));
+        if width_s < oq::DAY_S {
+            let h = b.rem_euclid(oq::DAY_S) / oq::HOUR_S;
+            m.insert(
+                "hour".into(),
+                Value::String(format!("{}T{h:02}:00Z", utc_date(b))),
+            );
+        }
+    }
+    if g.provider.is_some() || g.model.is_some() {
+        m.insert("provider".into(), serde_json::json!(g.provider));
+        m.insert("model".into(), serde_json::json!(g.model));
+    }
+    if let Some(t) = &g.tool {
+        m.insert("tool".into(), Value::String(t.clone()));
+    }
+    m.extend(usage_fields(&g.totals));
+    Value::Object(m)
+}
+
+pub fn usage_groups_json(groups: &[UsageGroup], width_s: i64) -> Value {
+    groups
+        .iter()
+        .map(|g| usage_group_json(g, width_s))
+        .collect()
+}
+
+/// The sum of rows, as usage fields.
+pub fn usage_total_json(groups: &[UsageGroup]) -> Value {
+    let mut t = UsageTotals::default();
+    for g in groups {
+        t.add(&g.totals);
+    }
+    Value::Object(usage_fields(&t))
+}

@@ -4,6 +4,7 @@
 //! The proxy only ever calls [`Store::submit`], which never blocks: a full queue drops the
 //! record and counts it, so a slow disk can never slow a user's call.
 
+pub mod otel_query;
 pub mod query;
 pub mod schema;
 mod writer;

@@ -27,11 +27,11 @@ pub struct TraceFilter {
     pub trace_id: Option<String>,
 }
 
-const SPAN_COLS: &str =
+pub(crate) const SPAN_COLS: &str =
     "spans.seq, spans.id, spans.trace_id, spans.parent_id, spans.start_ns, spans.duration_ms, spans.ttft_ms, spans.span_type, spans.name, spans.provider, spans.model, spans.status, spans.error_kind, spans.error, spans.cancelled, spans.input_tokens, spans.output_tokens, spans.cache_read_tokens, spans.cache_write_tokens, spans.reasoning_tokens, spans.cost, spans.streamed, spans.chunks, spans.method, spans.path, spans.tags, spans.service_name, spans.session_id, spans.conversation_id, spans.user_id";
 
 /// Builds a span from a row selected with [`SPAN_COLS`] (payload fields left empty).
-fn span_from_row(r: &Row) -> rusqlite::Result<(i64, Span)> {
+pub(crate) fn span_from_row(r: &Row) -> rusqlite::Result<(i64, Span)> {
     let tok = |i: usize| -> rusqlite::Result<Option<u64>> {
         Ok(r.get::<_, Option<i64>>(i)?.map(|v| v.max(0) as u64))
     };
@@ -82,7 +82,7 @@ fn span_from_row(r: &Row) -> rusqlite::Result<(i64, Span)> {
 }
 
 /// Turns a user's search text into a safe FTS5 query: each word a quoted prefix term.
-fn fts_query(q: &str) -> Option<String> {
+pub(crate) fn fts_query(q: &str) -> Option<String> {
     let terms: Vec<String> = q
         .split_whitespace()
         .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))

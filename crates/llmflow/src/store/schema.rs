@@ -148,6 +148,27 @@ const MIGRATIONS: &[&str] = &[
 
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     "#,
+    // 2: indexes for sessions, the timeline, metric lists and windowed usage (otel_query).
+    // - spans_window replaces spans_start (same leading column): it covers the columns that
+    //   usage by tool, day and model sums, so a window is summed from the index alone.
+    // - sessions: (session_id, time) lets the session list find each session's latest
+    //   activity from the indexes alone. spans_session stays (span lists by session walk it
+    //   in arrival order); logs_session is replaced.
+    // - spans_timeline: trace roots and proxied calls by time, with what the tool filter reads
+    //   (its WHERE is the timeline's, so the planner can use it).
+    r#"
+    DROP INDEX spans_start;
+    CREATE INDEX spans_window ON spans(start_ns, service_name, method, provider, model,
+        is_error, cost, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+        reasoning_tokens, total_tokens);
+    CREATE INDEX spans_session_time ON spans(session_id, start_ns) WHERE session_id IS NOT NULL;
+    DROP INDEX logs_session;
+    CREATE INDEX logs_session ON logs(session_id, time_ns) WHERE session_id IS NOT NULL;
+    CREATE INDEX spans_timeline ON spans(start_ns, service_name, method)
+        WHERE (parent_id IS NULL OR method IS NOT NULL);
+    CREATE INDEX metrics_time ON metrics(time_ns);
+    CREATE INDEX metrics_session ON metrics(session_id, time_ns) WHERE session_id IS NOT NULL;
+    "#,
 ];
 
 /// Settings every connection gets.
@@ -181,11 +202,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
         configure(&conn).unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), 1);
-        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        let n = MIGRATIONS.len() as u32;
+        assert_eq!(migrate(&mut conn).unwrap(), n);
+        assert_eq!(migrate(&mut conn).unwrap(), n);
         let v: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(v, n);
     }
 }
