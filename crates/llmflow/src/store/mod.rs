@@ -116,7 +116,8 @@ impl Store {
         schema::configure(&conn).context("configuring database")?;
         schema::migrate(&mut conn).context("migrating database")?;
         let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity);
-        let (events, _) = broadcast::channel(1024);
+        // Slim events (no bodies); room for an OTLP batch of a few thousand spans at once.
+        let (events, _) = broadcast::channel(8192);
         let counters = Arc::new(StoreCounters::default());
         let w = writer::Writer::new(conn, cfg.clone(), counters.clone(), events.clone())
             .context("preparing the writer")?;
