@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
+use super::chat_options::{self, invalid};
 use super::openai::{usage_json, ChunkWriter};
 use super::{push_capped, Operation, RequestInfo, ResponseInfo, TranslateError, Translated};
 use crate::sse::SseEvent;
@@ -476,10 +477,6 @@ fn unsupported(what: impl std::fmt::Display) -> TranslateError {
     ))
 }
 
-fn invalid(what: impl Into<String>) -> TranslateError {
-    TranslateError::Invalid(what.into())
-}
-
 /// Translates an OpenAI chat-completions body into a Messages request.
 ///
 /// How each OpenAI chat-completions field is sent to Anthropic (`null` counts as absent):
@@ -541,13 +538,8 @@ pub fn translate_request(openai_body: &[u8]) -> Result<Translated, TranslateErro
             "max_completion_tokens" => max_completion_tokens = Some(positive_int(value, &field)?),
             "temperature" | "top_p" | "top_k" | "thinking" => passed.push((key, value.clone())),
             "stop" => {
-                let stops = match value {
-                    Value::String(s) => vec![Value::String(s.clone())],
-                    Value::Array(items) if items.iter().all(Value::is_string) => items.clone(),
-                    _ => return Err(invalid("`stop` must be a string or an array of strings")),
-                };
-                if !stops.is_empty() {
-                    passed.push(("stop_sequences", Value::Array(stops)));
+                if let Some(stops) = chat_options::stop_sequences(value)? {
+                    passed.push(("stop_sequences", stops));
                 }
             }
             "stream" => {

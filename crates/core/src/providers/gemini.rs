@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::chat_options::{self, invalid};
 use super::openai::{usage_json, ChunkWriter};
 use super::{push_capped, Operation, RequestInfo, ResponseInfo, TranslateError, Translated};
 use crate::sse::SseEvent;
@@ -354,10 +355,6 @@ fn unsupported(what: impl std::fmt::Display) -> TranslateError {
     TranslateError::Unsupported(format!("{what} cannot be translated to Gemini"))
 }
 
-fn invalid(what: impl Into<String>) -> TranslateError {
-    TranslateError::Invalid(what.into())
-}
-
 /// Request fields that change nothing Gemini could honour or refuse (bookkeeping only).
 const IGNORED_FIELDS: &[&str] = &[
     "user",
@@ -417,11 +414,7 @@ pub fn translate_request(openai_body: &[u8]) -> Result<Translated, TranslateErro
                 include_usage = v.get("include_usage").and_then(Value::as_bool) == Some(true);
             }
             "max_tokens" | "max_completion_tokens" => {
-                let n = v
-                    .as_u64()
-                    .ok_or_else(|| invalid(format!("`{key}` must be a positive integer")))?;
-                // `max_completion_tokens` wins when both are sent.
-                if key == "max_completion_tokens" || !req.contains_key("max_completion_tokens") {
+                if let Some(n) = chat_options::max_tokens(&req, key, v)? {
                     config.insert("maxOutputTokens".into(), n.into());
                 }
             }
@@ -436,13 +429,8 @@ pub fn translate_request(openai_body: &[u8]) -> Result<Translated, TranslateErro
                 config.insert("seed".into(), s.into());
             }
             "stop" => {
-                let stops = match v {
-                    Value::String(s) => vec![Value::String(s.clone())],
-                    Value::Array(a) if a.iter().all(Value::is_string) => a.clone(),
-                    _ => return Err(invalid("`stop` must be a string or an array of strings")),
-                };
-                if !stops.is_empty() {
-                    config.insert("stopSequences".into(), Value::Array(stops));
+                if let Some(stops) = chat_options::stop_sequences(v)? {
+                    config.insert("stopSequences".into(), stops);
                 }
             }
             "n" => {

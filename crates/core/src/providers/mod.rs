@@ -311,6 +311,43 @@ impl StreamTranslator {
     }
 }
 
+/// Readers of OpenAI chat-request options shared by every translator.
+pub(crate) mod chat_options {
+    use serde_json::{Map, Value};
+
+    use super::TranslateError;
+
+    pub fn invalid(what: impl Into<String>) -> TranslateError {
+        TranslateError::Invalid(what.into())
+    }
+
+    /// `stop`: a string or an array of strings; `None` when empty.
+    pub fn stop_sequences(v: &Value) -> Result<Option<Value>, TranslateError> {
+        let stops = match v {
+            Value::String(s) => vec![Value::String(s.clone())],
+            Value::Array(items) if items.iter().all(Value::is_string) => items.clone(),
+            _ => return Err(invalid("`stop` must be a string or an array of strings")),
+        };
+        Ok((!stops.is_empty()).then_some(Value::Array(stops)))
+    }
+
+    /// `max_tokens` / `max_completion_tokens` (key `key`, value `v`): the limit when this key
+    /// is the one that counts (`max_completion_tokens` wins when both are sent).
+    pub fn max_tokens(
+        req: &Map<String, Value>,
+        key: &str,
+        v: &Value,
+    ) -> Result<Option<u64>, TranslateError> {
+        let n = v
+            .as_u64()
+            .ok_or_else(|| invalid(format!("`{key}` must be a positive integer")))?;
+        Ok(
+            (key == "max_completion_tokens" || !req.contains_key("max_completion_tokens"))
+                .then_some(n),
+        )
+    }
+}
+
 /// Appends `s` to `buf` without letting `buf` exceed `cap` bytes (on a char boundary).
 pub(crate) fn push_capped(buf: &mut String, s: &str, cap: usize) {
     let room = cap.saturating_sub(buf.len());
