@@ -8,7 +8,9 @@ use serde_json::{json, Map, Value};
 
 use super::chat_options::{self, invalid};
 use super::openai::{usage_json, ChunkWriter};
-use super::{push_capped, Operation, RequestInfo, ResponseInfo, TranslateError, Translated};
+use super::{
+    collect_text, push_capped, Operation, RequestInfo, ResponseInfo, TranslateError, Translated,
+};
 use crate::sse::SseEvent;
 use crate::usage::Usage;
 
@@ -232,28 +234,6 @@ fn v1_messages(req: &Map<String, Value>) -> Option<Value> {
         out.push(json!({ "role": "user", "content": m }));
     }
     (!out.is_empty()).then_some(Value::Array(out))
-}
-
-/// Gathers human text: strings, `content` strings and `text` parts.
-fn collect_text(v: &Value, out: &mut String) {
-    const CAP: usize = 256 * 1024;
-    match v {
-        Value::String(s) => {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            push_capped(out, s, CAP);
-        }
-        Value::Array(items) => items.iter().for_each(|i| collect_text(i, out)),
-        Value::Object(map) => {
-            for key in ["content", "text"] {
-                if let Some(inner) = map.get(key) {
-                    collect_text(inner, out);
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 // ---------------------------------------------------------------- responses

@@ -348,6 +348,30 @@ pub(crate) mod chat_options {
     }
 }
 
+/// Gathers the human text of OpenAI-shaped messages for full-text search: strings, `content`
+/// strings and `text` parts, one per line, at most 256 KiB.
+pub(crate) fn collect_text(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    const CAP: usize = 256 * 1024;
+    match v {
+        Value::String(s) => {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            push_capped(out, s, CAP);
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_text(i, out)),
+        Value::Object(map) => {
+            for key in ["content", "text"] {
+                if let Some(inner) = map.get(key) {
+                    collect_text(inner, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Appends `s` to `buf` without letting `buf` exceed `cap` bytes (on a char boundary).
 pub(crate) fn push_capped(buf: &mut String, s: &str, cap: usize) {
     let room = cap.saturating_sub(buf.len());

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{push_capped, Operation, RequestInfo, ResponseInfo};
+use super::{collect_text, push_capped, Operation, RequestInfo, ResponseInfo};
 use crate::sse::SseEvent;
 use crate::usage::Usage;
 
@@ -109,26 +109,6 @@ pub fn inspect_request(path: &str, body: &[u8]) -> RequestInfo {
         info.input_text = Some(text);
     }
     info
-}
-
-/// Gathers human text: strings, and `content` of messages.
-fn collect_text(v: &Value, out: &mut String) {
-    const CAP: usize = 256 * 1024;
-    match v {
-        Value::String(s) => {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            push_capped(out, s, CAP);
-        }
-        Value::Array(items) => items.iter().for_each(|i| collect_text(i, out)),
-        Value::Object(map) => {
-            if let Some(inner) = map.get("content") {
-                collect_text(inner, out);
-            }
-        }
-        _ => {}
-    }
 }
 
 // ---------------------------------------------------------------- responses

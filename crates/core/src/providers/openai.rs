@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{push_capped, Operation, RequestInfo, ResponseInfo};
+use super::{collect_text, push_capped, Operation, RequestInfo, ResponseInfo};
 use crate::sse::SseEvent;
 use crate::usage::Usage;
 
@@ -186,28 +186,6 @@ pub fn inspect_request(path: &str, body: &[u8]) -> RequestInfo {
         info.input_text = Some(text);
     }
     info
-}
-
-/// Gathers the human text of messages: strings, `content` strings and `text` parts.
-fn collect_text(v: &Value, out: &mut String) {
-    const CAP: usize = 256 * 1024;
-    match v {
-        Value::String(s) => {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            push_capped(out, s, CAP);
-        }
-        Value::Array(items) => items.iter().for_each(|i| collect_text(i, out)),
-        Value::Object(map) => {
-            for key in ["content", "text"] {
-                if let Some(inner) = map.get(key) {
-                    collect_text(inner, out);
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 /// When a streamed chat or text completion does not ask for usage, returns the body with
